@@ -1,0 +1,293 @@
+"""The one command line: ``tidings ...``.
+
+Everything an operator does goes through here: configuration, accounts, tokens,
+running one service (``serve``, what systemd calls) or all of them (``up``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from tidings import __version__
+from tidings.core.config import ConfigError, Settings, load_settings, redacted
+
+
+class State:
+    def __init__(self, config: str | None, log_json: bool) -> None:
+        self.config = config
+        self.log_json = log_json
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+            if self.log_json:
+                self._settings.log.format = "json"
+            from tidings.core.logging import setup_logging
+
+            setup_logging(self._settings.log.format, self._settings.log.level)
+        return self._settings
+
+    def cli_args(self) -> list[str]:
+        """The global options again, for child processes."""
+        args = ["--config", self.config] if self.config else []
+        return args + (["--log-json"] if self.log_json else [])
+
+    def accounts(self) -> Any:
+        from tidings.core.accounts import Accounts
+        from tidings.core.db import Database, migrate
+
+        migrate(self.settings)
+        return Accounts(Database(self.settings))
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "-c", metavar="FILE", envvar="TIDINGS_CONFIG",
+    help="TOML configuration file (default: $TIDINGS_CONFIG, then "
+    "~/.config/tidings/tidings.toml, then /etc/tidings/tidings.toml).",
+)
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
+@click.version_option(__version__, prog_name="tidings")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, log_json: bool) -> None:
+    """tidings: mail, chat, calendars and contacts you can talk to."""
+    ctx.obj = State(config, log_json)
+
+
+# -- config -------------------------------------------------------------------
+@cli.group("config")
+def config_group() -> None:
+    """Show, check and document the configuration."""
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
+@pass_state
+def config_show(state: State, as_json: bool) -> None:
+    """Print the effective configuration (file + environment + defaults), secrets redacted."""
+    data = redacted(state.settings)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    from tidings.core.configdocs import to_toml
+
+    click.echo(to_toml(data), nl=False)
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_check(file: str) -> None:
+    """Validate FILE; exit 0 if tidings would start with it."""
+    try:
+        load_settings(file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{file}: valid")
+
+
+@config_group.command("docs")
+def config_docs() -> None:
+    """Print the configuration reference (docs/configuration.md) generated from the model."""
+    from tidings.core.configdocs import reference
+
+    click.echo(reference(), nl=False)
+
+
+# -- accounts -----------------------------------------------------------------
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            "not a terminal: pass the password on standard input with --password-stdin"
+        )
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Manage the people who have an account here."""
+
+
+@user_group.command("add")
+@click.argument("address")
+@click.option("--name", "display_name", default="", help="Display name, e.g. 'Alice Martin'.")
+@click.option("--admin", is_flag=True, help="May manage accounts.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_state
+def user_add(state: State, address: str, display_name: str, admin: bool, password_stdin: bool) -> None:
+    """Create the account ADDRESS (a mailbox of this box's domain)."""
+    from tidings.core.accounts import AccountError
+
+    accounts = state.accounts()
+    password = _read_password(password_stdin)
+    try:
+        user = accounts.add_user(address, password, display_name=display_name, admin=admin)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {user.address}{' (admin)' if user.is_admin else ''}")
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def user_list(state: State, as_json: bool) -> None:
+    """List accounts."""
+    users = state.accounts().list_users()
+    if as_json:
+        click.echo(json.dumps([
+            {"address": u.address, "name": u.display_name, "admin": u.is_admin,
+             "created_at": u.created_at.isoformat()} for u in users
+        ], indent=2))
+        return
+    for u in users:
+        click.echo(f"{u.address}\t{u.display_name}\t{'admin' if u.is_admin else ''}".rstrip())
+
+
+@user_group.command("passwd")
+@click.argument("address")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_state
+def user_passwd(state: State, address: str, password_stdin: bool) -> None:
+    """Set a new password for ADDRESS."""
+    from tidings.core.accounts import AccountError
+
+    accounts = state.accounts()
+    try:
+        accounts.require_user(address)
+        accounts.set_password(address, _read_password(password_stdin))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"password changed for {address}")
+
+
+@user_group.command("del")
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def user_del(state: State, address: str, yes: bool) -> None:
+    """Delete the account ADDRESS and its tokens (its stored mail is kept on disk)."""
+    from tidings.core.accounts import AccountError
+
+    accounts = state.accounts()
+    if not yes:
+        click.confirm(f"Delete {address} and all its tokens?", abort=True)
+    try:
+        accounts.delete_user(address)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"deleted {address}")
+
+
+@cli.group("token")
+def token_group() -> None:
+    """API tokens: how apps, the assistant and scripts act for a user."""
+
+
+@token_group.command("create")
+@click.argument("address")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="Repeat or separate by commas: mail:read, mail:send, dav, chat, ai, admin.")
+@click.option("--name", default="", help="What the token is for, e.g. 'phone'.")
+@pass_state
+def token_create(state: State, address: str, scopes: tuple[str, ...], name: str) -> None:
+    """Create a token for ADDRESS and print it once (it cannot be shown again)."""
+    from tidings.core.accounts import AccountError
+
+    wanted = [s.strip() for group in scopes for s in group.split(",") if s.strip()]
+    try:
+        secret, record = state.accounts().create_token(address, wanted, name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(secret)
+    click.echo(f"token {record.id} for {address} with {record.scopes}; store it now, "
+               "it is not shown again", err=True)
+
+
+@token_group.command("list")
+@click.argument("address", required=False)
+@pass_state
+def token_list(state: State, address: str | None) -> None:
+    """List tokens (never their secrets), optionally of one ADDRESS."""
+    for token, user in state.accounts().list_tokens(address):
+        used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
+        state_ = "revoked" if token.revoked_at else "active"
+        click.echo(f"{token.id}\t{user.address}\t{token.name or '-'}\t{token.scopes}\t"
+                   f"last used {used}\t{state_}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@pass_state
+def token_revoke(state: State, token_id: int) -> None:
+    """Revoke token TOKEN_ID at once."""
+    from tidings.core.accounts import AccountError
+
+    try:
+        state.accounts().revoke_token(token_id)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"revoked token {token_id}")
+
+
+# -- running ------------------------------------------------------------------
+def _service_names() -> list[str]:
+    from tidings.core.services import SERVICES
+
+    return list(SERVICES)
+
+
+@cli.command("serve")
+@click.argument("name", type=click.Choice(_service_names()))
+@pass_state
+def serve_cmd(state: State, name: str) -> None:
+    """Run one service in the foreground (what the systemd units call)."""
+    from tidings.core.services import serve
+    from tidings.core.sockets import ListenError
+
+    try:
+        serve(name, state.settings)
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command("up")
+@click.argument("names", nargs=-1, type=click.Choice(_service_names()))
+@pass_state
+def up_cmd(state: State, names: tuple[str, ...]) -> None:
+    """Run every service (or only NAMES) until Ctrl-C; prints `ready` when all listen."""
+    from tidings.core.supervisor import up
+
+    settings = state.settings
+    code = up(settings, state.cli_args(), names)
+    sys.exit(code)
+
+
+@cli.command("migrate")
+@pass_state
+def migrate_cmd(state: State) -> None:
+    """Upgrade the database schema (every service also does this when it starts)."""
+    from tidings.core.db import migrate
+
+    migrate(state.settings)
+    click.echo("database is up to date")
+
+
+def main() -> None:
+    cli(prog_name="tidings")

@@ -1,0 +1,157 @@
+"""``tidings up``: every implemented service as a child process, one config.
+
+Children are started as ``tidings serve NAME`` — the very command the systemd units
+run — and report readiness through ``sd_notify`` on a socket we own, exactly as they
+would to systemd. We print one ``ready`` line when all have, and stop them all on
+Ctrl-C/SIGTERM. If one fails to start (port taken, bad config), we stop the others
+and exit non-zero with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidings.core.config import Settings
+from tidings.core.db import migrate
+from tidings.core.services import SERVICES
+from tidings.core.tls import ensure_tls
+
+STOP_GRACE_SECONDS = 10
+START_TIMEOUT_SECONDS = 120
+
+
+class StartFailed(Exception):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    notify: socket.socket
+    status: str = ""
+
+
+async def _wait_ready(child: Child) -> None:
+    """Until the child says READY=1; StartFailed if it exits first."""
+    loop = asyncio.get_running_loop()
+    exited = asyncio.ensure_future(child.process.wait())
+    try:
+        while True:
+            message = asyncio.ensure_future(loop.sock_recv(child.notify, 4096))
+            done, _ = await asyncio.wait({message, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if message in done:
+                fields = dict(
+                    line.split("=", 1) for line in message.result().decode().splitlines() if "=" in line
+                )
+                child.status = fields.get("STATUS", child.status)
+                if fields.get("READY") == "1":
+                    return
+                continue
+            message.cancel()
+            raise StartFailed(
+                f"{child.name} failed to start (exit code {exited.result()}); see its message above"
+            )
+    finally:
+        if not exited.done():
+            exited.cancel()
+
+
+async def _stop(children: Sequence[Child]) -> None:
+    for child in children:
+        if child.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            await asyncio.wait_for(child.process.wait(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.kill()
+            await child.process.wait()
+
+
+def _endpoint_lines(settings: Settings) -> list[str]:
+    lines = []
+    for spec in SERVICES.values():
+        for endpoint in spec.endpoints:
+            address = getattr(settings.listen, endpoint.name)
+            scheme = "http://" if endpoint.kind == "http" else ""
+            lines.append(f"  {spec.name:<8} {endpoint.name:<12} {scheme}{address}")
+    return lines
+
+
+async def _up(settings: Settings, cli_args: Sequence[str], names: Sequence[str]) -> int:
+    children: list[Child] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with tempfile.TemporaryDirectory(prefix="tidings-up-") as tmp:
+        try:
+            for name in names:
+                path = str(Path(tmp) / f"{name}.notify")
+                notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                notify.bind(path)
+                notify.setblocking(False)
+                env = dict(os.environ, NOTIFY_SOCKET=path)
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "tidings", *cli_args, "serve", name,
+                    env=env, stdin=asyncio.subprocess.DEVNULL,
+                )
+                children.append(Child(name, process, notify))
+            starting = asyncio.gather(*(_wait_ready(c) for c in children))
+            stopped = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait(
+                {starting, stopped}, timeout=START_TIMEOUT_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if starting not in done:
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StartFailed):
+                    await starting
+                if stopped in done:
+                    return 130
+                raise StartFailed(f"services not ready after {START_TIMEOUT_SECONDS} s")
+            starting.result()  # raises StartFailed
+            print("tidings is up:", *_endpoint_lines(settings), sep="\n", flush=True)
+            print("ready", flush=True)
+            # Run until asked to stop, or until a child dies (then stop the rest).
+            exits = {asyncio.ensure_future(c.process.wait()): c for c in children}
+            done, _ = await asyncio.wait({stopped, *exits}, return_when=asyncio.FIRST_COMPLETED)
+            for task in exits:
+                task.cancel()
+            dead = [exits[t] for t in done if t in exits]
+            if dead and not stop.is_set():
+                print(
+                    f"tidings: {dead[0].name} exited unexpectedly "
+                    f"(exit code {dead[0].process.returncode}); stopping the others",
+                    file=sys.stderr, flush=True,
+                )
+                return 1
+            return 0
+        except StartFailed as exc:
+            print(f"tidings: {exc}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            await _stop(children)
+            for child in children:
+                child.notify.close()
+
+
+def up(settings: Settings, cli_args: Sequence[str], names: Sequence[str] | None = None) -> int:
+    """Run the services until stopped; the process exit code."""
+    chosen = list(names or SERVICES)
+    # Done once here so the children do not all race to migrate or mint certificates.
+    migrate(settings)
+    ensure_tls(settings)
+    return asyncio.run(_up(settings, cli_args, chosen))
