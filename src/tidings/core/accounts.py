@@ -37,7 +37,8 @@ TOKEN_PREFIX = "tdg_"
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # Verified when the user does not exist, so timing does not reveal which addresses exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+# RFC 5322 dot-atom local parts, minus "/" (local parts name Maildir directories).
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 
 
 class User(SQLModel, table=True):
@@ -95,12 +96,12 @@ def hash_token(token: str) -> str:
 
 
 def normalise_address(address: str) -> str:
-    """Local parts are kept as typed; the domain is case-insensitive (RFC 5321 §2.4)."""
-    address = address.strip()
-    if not _ADDRESS.match(address) or len(address) > 254:
+    """Lower-cased: RFC 5321 lets a server treat local parts case-sensitively, but every
+    mainstream one folds them, and people expect Alice@ and alice@ to be one mailbox."""
+    address = address.strip().lower()
+    if not _ADDRESS.match(address) or len(address) > 254 or address.startswith("."):
         raise AccountError(f"not an e-mail address: {address!r}")
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return address
 
 
 class Accounts:
