@@ -54,7 +54,10 @@ pass_state = click.make_pass_decorator(State)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "-c", metavar="FILE", envvar="TIDINGS_CONFIG",
+    "--config",
+    "-c",
+    metavar="FILE",
+    envvar="TIDINGS_CONFIG",
     help="TOML configuration file (default: $TIDINGS_CONFIG, then "
     "~/.config/tidings/tidings.toml, then /etc/tidings/tidings.toml).",
 )
@@ -131,7 +134,9 @@ def user_group() -> None:
 @click.option("--admin", is_flag=True, help="May manage accounts.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @pass_state
-def user_add(state: State, address: str, display_name: str, admin: bool, password_stdin: bool) -> None:
+def user_add(
+    state: State, address: str, display_name: str, admin: bool, password_stdin: bool
+) -> None:
     """Create the account ADDRESS (a mailbox of this box's domain)."""
     from tidings.core.accounts import AccountError
 
@@ -151,10 +156,20 @@ def user_list(state: State, as_json: bool) -> None:
     """List accounts."""
     users = state.accounts().list_users()
     if as_json:
-        click.echo(json.dumps([
-            {"address": u.address, "name": u.display_name, "admin": u.is_admin,
-             "created_at": u.created_at.isoformat()} for u in users
-        ], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "address": u.address,
+                        "name": u.display_name,
+                        "admin": u.is_admin,
+                        "created_at": u.created_at.isoformat(),
+                    }
+                    for u in users
+                ],
+                indent=2,
+            )
+        )
         return
     for u in users:
         click.echo(f"{u.address}\t{u.display_name}\t{'admin' if u.is_admin else ''}".rstrip())
@@ -202,8 +217,13 @@ def token_group() -> None:
 
 @token_group.command("create")
 @click.argument("address")
-@click.option("--scope", "scopes", multiple=True, required=True,
-              help="Repeat or separate by commas: mail:read, mail:send, dav, chat, ai, admin.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="Repeat or separate by commas: mail:read, mail:send, dav, chat, ai, admin.",
+)
 @click.option("--name", default="", help="What the token is for, e.g. 'phone'.")
 @pass_state
 def token_create(state: State, address: str, scopes: tuple[str, ...], name: str) -> None:
@@ -216,8 +236,11 @@ def token_create(state: State, address: str, scopes: tuple[str, ...], name: str)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(secret)
-    click.echo(f"token {record.id} for {address} with {record.scopes}; store it now, "
-               "it is not shown again", err=True)
+    click.echo(
+        f"token {record.id} for {address} with {record.scopes}; store it now, "
+        "it is not shown again",
+        err=True,
+    )
 
 
 @token_group.command("list")
@@ -228,8 +251,10 @@ def token_list(state: State, address: str | None) -> None:
     for token, user in state.accounts().list_tokens(address):
         used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never"
         state_ = "revoked" if token.revoked_at else "active"
-        click.echo(f"{token.id}\t{user.address}\t{token.name or '-'}\t{token.scopes}\t"
-                   f"last used {used}\t{state_}")
+        click.echo(
+            f"{token.id}\t{user.address}\t{token.name or '-'}\t{token.scopes}\t"
+            f"last used {used}\t{state_}"
+        )
 
 
 @token_group.command("revoke")

@@ -33,7 +33,7 @@ SCOPES: dict[str, str] = {
     "admin": "manage accounts",
 }
 
-TOKEN_PREFIX = "tdg_"
+TOKEN_PREFIX = "tdg_"  # noqa: S105  (a marker, so leaked tokens are recognisable)
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # Verified when the user does not exist, so timing does not reveal which addresses exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -207,7 +207,9 @@ class Accounts:
         return user
 
     # -- tokens --------------------------------------------------------------
-    def create_token(self, address: str, scopes: Iterable[str], name: str = "") -> tuple[str, ApiToken]:
+    def create_token(
+        self, address: str, scopes: Iterable[str], name: str = ""
+    ) -> tuple[str, ApiToken]:
         """Return ``(secret, record)``. The secret is never stored and cannot be shown again."""
         wanted = sorted(set(scopes))
         unknown = [s for s in wanted if s not in SCOPES]

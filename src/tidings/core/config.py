@@ -65,7 +65,9 @@ class Section(BaseModel):
 class Listen(Section):
     """Where each endpoint listens. The appliance uses the standard ports instead."""
 
-    smtp: Endpoint = Field("127.0.0.1:2525", description="Inbound SMTP (MX), port 25 on the appliance.")
+    smtp: Endpoint = Field(
+        "127.0.0.1:2525", description="Inbound SMTP (MX), port 25 on the appliance."
+    )
     submission: Endpoint = Field(
         "127.0.0.1:2587", description="Mail submission with STARTTLS (587)."
     )
@@ -103,7 +105,9 @@ class Auth(Section):
     """Login throttling, shared by every protocol that takes a password."""
 
     max_failures_per_user: int = Field(
-        10, ge=1, description="Failed logins for one account within the window before it is throttled."
+        10,
+        ge=1,
+        description="Failed logins for one account within the window before it is throttled.",
     )
     max_failures_per_address: int = Field(
         30, ge=1, description="Failed logins from one client address within the window."
@@ -117,7 +121,9 @@ class Log(Section):
     format: Literal["text", "json"] = Field(
         "text", description="`text` for people, `json` for log collectors (one object a line)."
     )
-    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Minimum level.")
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Minimum level."
+    )
 
 
 def _default_data_dir() -> Path:
@@ -139,7 +145,8 @@ class Settings(BaseSettings):
         "example.test", description="Mail domain served by this box (the part after @)."
     )
     hostname: str = Field(
-        "localhost", description="Name clients use to reach the box; in the TLS certificate and SMTP banner."
+        "localhost",
+        description="Name clients use to reach the box; in the TLS certificate and SMTP banner.",
     )
     data_dir: Path = Field(
         default_factory=_default_data_dir,
@@ -152,16 +159,18 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the accounts database. Default: SQLite at "
         "`data_dir/tidings.sqlite`; e.g. `postgresql+psycopg://...` for PostgreSQL.",
     )
-    listen: Listen = Field(default_factory=Listen)  # type: ignore[arg-type]
-    tls: TLS = Field(default_factory=TLS)  # type: ignore[arg-type]
-    auth: Auth = Field(default_factory=Auth)  # type: ignore[arg-type]
-    log: Log = Field(default_factory=Log)  # type: ignore[arg-type]
+    listen: Listen = Field(default_factory=Listen)
+    tls: TLS = Field(default_factory=TLS)
+    auth: Auth = Field(default_factory=Auth)
+    log: Log = Field(default_factory=Log)
 
     @field_validator("domain", "hostname")
     @classmethod
     def _dns_name(cls, value: str) -> str:
         value = value.strip().lower().rstrip(".")
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*", value):
+        if not re.fullmatch(
+            r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*", value
+        ):
             raise ValueError(f"expected a DNS name such as mail.example.org, got {value!r}")
         return value
 

@@ -60,15 +60,24 @@ def _table(model: type[BaseModel], prefix: tuple[str, ...]) -> list[str]:
     title = ".".join(prefix)
     intro = " ".join((model.__doc__ or "").split())
     return [
-        "", f"## [{title}]", "", *([intro, ""] if intro else []),
-        "| key | default | environment | meaning |", "|---|---|---|---|",
+        "",
+        f"## [{title}]",
+        "",
+        *([intro, ""] if intro else []),
+        "| key | default | environment | meaning |",
+        "|---|---|---|---|",
         *_rows(model, prefix),
     ]
 
 
 def reference() -> str:
-    lines = [HEADER, "## Top level", "", "| key | default | environment | meaning |",
-             "|---|---|---|---|"]
+    lines = [
+        HEADER,
+        "## Top level",
+        "",
+        "| key | default | environment | meaning |",
+        "|---|---|---|---|",
+    ]
     lines += _rows(Settings, ())
     return "\n".join(lines) + "\n"
 
@@ -79,7 +88,11 @@ def _toml_value(value: Any) -> str:
 
 def to_toml(data: dict[str, Any]) -> str:
     """A readable TOML rendering of the effective configuration."""
-    plain = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
+    plain = [
+        f"{k} = {_toml_value(v)}"
+        for k, v in data.items()
+        if not isinstance(v, dict) and v is not None
+    ]
     out = plain[:]
     for key, value in data.items():
         if isinstance(value, dict):

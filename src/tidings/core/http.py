@@ -33,4 +33,4 @@ async def serve_app(ctx: ServiceContext, app: Quart, endpoint: str) -> None:
     config.graceful_timeout = 5
     config.server_names = []
     ctx.ready()
-    await serve(app, config, shutdown_trigger=ctx.stopping.wait)  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=ctx.stopping.wait)

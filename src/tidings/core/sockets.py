@@ -46,7 +46,7 @@ _INHERITED: dict[str, socket.socket] | None = None
 
 def inherited_sockets() -> dict[str, socket.socket]:
     """Sockets passed by systemd, by ``FileDescriptorName`` (read once per process)."""
-    global _INHERITED  # noqa: PLW0603  (the fds exist once per process)
+    global _INHERITED  # the fds exist once per process
     if _INHERITED is None:
         _INHERITED = _inherited()
         for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):

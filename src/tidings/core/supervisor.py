@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tidings.core.config import Settings
 from tidings.core.db import migrate
@@ -51,7 +52,9 @@ async def _wait_ready(child: Child) -> None:
             done, _ = await asyncio.wait({message, exited}, return_when=asyncio.FIRST_COMPLETED)
             if message in done:
                 fields = dict(
-                    line.split("=", 1) for line in message.result().decode().splitlines() if "=" in line
+                    line.split("=", 1)
+                    for line in message.result().decode().splitlines()
+                    if "=" in line
                 )
                 child.status = fields.get("STATUS", child.status)
                 if fields.get("READY") == "1":
@@ -105,29 +108,39 @@ async def _up(settings: Settings, cli_args: Sequence[str], names: Sequence[str])
                 notify.setblocking(False)
                 env = dict(os.environ, NOTIFY_SOCKET=path)
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "tidings", *cli_args, "serve", name,
-                    env=env, stdin=asyncio.subprocess.DEVNULL,
+                    sys.executable,
+                    "-m",
+                    "tidings",
+                    *cli_args,
+                    "serve",
+                    name,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
                 )
                 children.append(Child(name, process, notify))
-            starting = asyncio.gather(*(_wait_ready(c) for c in children))
-            stopped = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait(
-                {starting, stopped}, timeout=START_TIMEOUT_SECONDS,
+            starting: asyncio.Future[Any] = asyncio.gather(*(_wait_ready(c) for c in children))
+            stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+            done_start, _ = await asyncio.wait(
+                {starting, stopped},
+                timeout=START_TIMEOUT_SECONDS,
                 return_when=asyncio.FIRST_COMPLETED,
             )
-            if starting not in done:
+            if starting not in done_start:
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError, StartFailed):
                     await starting
-                if stopped in done:
+                if stopped in done_start:
                     return 130
                 raise StartFailed(f"services not ready after {START_TIMEOUT_SECONDS} s")
             starting.result()  # raises StartFailed
             print("tidings is up:", *_endpoint_lines(settings), sep="\n", flush=True)
             print("ready", flush=True)
             # Run until asked to stop, or until a child dies (then stop the rest).
-            exits = {asyncio.ensure_future(c.process.wait()): c for c in children}
-            done, _ = await asyncio.wait({stopped, *exits}, return_when=asyncio.FIRST_COMPLETED)
+            exits: dict[asyncio.Future[Any], Child] = {
+                asyncio.ensure_future(c.process.wait()): c for c in children
+            }
+            waiting: set[asyncio.Future[Any]] = {stopped, *exits}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for task in exits:
                 task.cancel()
             dead = [exits[t] for t in done if t in exits]
@@ -135,7 +148,8 @@ async def _up(settings: Settings, cli_args: Sequence[str], names: Sequence[str])
                 print(
                     f"tidings: {dead[0].name} exited unexpectedly "
                     f"(exit code {dead[0].process.returncode}); stopping the others",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
                 return 1
             return 0

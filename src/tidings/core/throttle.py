@@ -68,12 +68,14 @@ class LoginThrottle:
             if address:
                 session.add(AuthFailure(kind="addr", key=address, at=now))
             # Keep the table small: forget what has left every window.
-            session.exec(delete(AuthFailure).where(col(AuthFailure.at) < now - self.window))  # type: ignore[call-overload]
+            session.exec(delete(AuthFailure).where(col(AuthFailure.at) < now - self.window))
             session.commit()
 
     def record_success(self, user: str) -> None:
         with self.db.session() as session:
-            session.exec(  # type: ignore[call-overload]
-                delete(AuthFailure).where(AuthFailure.kind == "user", AuthFailure.key == user)
+            session.exec(
+                delete(AuthFailure).where(
+                    col(AuthFailure.kind) == "user", col(AuthFailure.key) == user
+                )
             )
             session.commit()

@@ -112,6 +112,6 @@ def write_message(folder: Path, message: bytes, *, flags: str = "") -> Path:
         final = folder / "cur" / f"{name}:2,{''.join(sorted(set(flags)))}"
     else:
         final = folder / "new" / name
-    os.rename(tmp, final)
+    tmp.rename(final)
     _fsync_dir(final.parent)
     return final
