@@ -128,6 +128,53 @@ class Log(Section):
     )
 
 
+class Ai(Section):
+    """The assistant's model runtime: an in-process GGUF model (llama.cpp) or any
+    OpenAI-compatible endpoint (Ollama, llama-server, vLLM)."""
+
+    backend: Literal["llama", "openai"] = Field(
+        "llama",
+        description="`llama`: run a GGUF model in-process with llama-cpp-python; "
+        "`openai`: call an OpenAI-compatible HTTP endpoint.",
+    )
+    model_path: Path | None = Field(
+        None,
+        description="GGUF file for the `llama` backend. Unset: the bundled Gemma 3 270M "
+        "(Q4_K_M), assembled into `data_dir/models/` on first use.",
+    )
+    threads: int = Field(
+        0, ge=0, description="CPU threads for the `llama` backend; 0 means one per core."
+    )
+    n_ctx: int = Field(4096, ge=256, description="Context window (tokens) of the `llama` backend.")
+    n_gpu_layers: int = Field(
+        0,
+        ge=-1,
+        description="Layers offloaded to the GPU (`llama` backend; -1 = all, 0 = CPU only).",
+    )
+    native_tools: bool = Field(
+        False,
+        description="The model chooses tools itself through the backend's tool calling "
+        "(a capable instruct model); off: intent patterns and the trained router choose.",
+    )
+    openai_base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="Base URL of the OpenAI-compatible API, up to and including `/v1`.",
+    )
+    openai_model: str = Field("", description="Model name sent to the OpenAI-compatible endpoint.")
+    openai_json_mode: Literal["json_schema", "json_object"] = Field(
+        "json_schema",
+        description="How the endpoint is asked for schema-constrained JSON: OpenAI's "
+        "`json_schema` response format (OpenAI, vLLM, Ollama, llama-server) or "
+        "`json_object` with a `schema` (llama-cpp-python's server).",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token for the OpenAI-compatible endpoint, if it needs one."
+    )
+    request_timeout: float = Field(
+        300.0, gt=0, description="Seconds to wait for one answer from the endpoint."
+    )
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tidings"
@@ -165,6 +212,7 @@ class Settings(BaseSettings):
     tls: TLS = Field(default_factory=TLS)
     auth: Auth = Field(default_factory=Auth)
     log: Log = Field(default_factory=Log)
+    ai: Ai = Field(default_factory=Ai)
 
     @field_validator("domain", "hostname")
     @classmethod

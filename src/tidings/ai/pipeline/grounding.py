@@ -1,0 +1,54 @@
+"""Does a value come from the request? Text comparison that ignores case, accents,
+punctuation and spacing, and the address book that turns names into addresses."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, punctuation as spaces, single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w@.+-]+", " ", bare).replace("'", " ").split()).strip(" .")
+
+
+def appears_in(value: str, text: str) -> bool:
+    """True if ``value`` is written in ``text`` (as whole words)."""
+    needle = fold(value)
+    if not needle:
+        return False
+    return f" {needle} " in f" {fold(text)} "
+
+
+def is_address(value: str) -> bool:
+    return bool(_ADDRESS.match(value.strip()))
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    address: str
+
+
+class AddressBook:
+    """The user's contacts: "Alice" in a request means the one Alice they know."""
+
+    def __init__(self, contacts: Iterable[Contact] = ()) -> None:
+        self.contacts = list(contacts)
+
+    def lookup(self, name: str) -> list[Contact]:
+        """Contacts whose full name, or one of whose names, is ``name``."""
+        wanted = fold(name)
+        if not wanted:
+            return []
+        return [
+            c
+            for c in self.contacts
+            if fold(c.name) == wanted or wanted in fold(c.name).split() or fold(c.address) == wanted
+        ]

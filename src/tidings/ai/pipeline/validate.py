@@ -1,0 +1,136 @@
+"""Arguments checked and normalised by code before any tool runs.
+
+Whatever proposed them (a template capture or the model), arguments pass the same
+gate:
+
+- people (``"format": "email"``) must be written in the request, as an address or
+  as a name the address book knows exactly once; the address is what the tool gets;
+- days (``"format": "date"``) are computed by :mod:`.dates` from the words of the
+  request, never taken from the model;
+- values the model proposed must be grounded in the request: free text and ids
+  written there, listed values (enums) named there by one of their words, numbers
+  written there. Ungrounded optional values are dropped; booleans from the model
+  are dropped (only a template can imply them);
+- the result must validate against the tool's input schema.
+
+A required argument that does not survive makes the decision a question to the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+
+from tidings.ai.pipeline.dates import find_day, parse_day
+from tidings.ai.pipeline.grounding import AddressBook, appears_in, is_address
+from tidings.ai.pipeline.tools import Tool
+
+
+@dataclass
+class Checked:
+    arguments: dict[str, Any]
+    problems: dict[str, str] = field(default_factory=dict)
+    """Argument → what the user must say about it (unknown person, missing value)."""
+
+
+def _person(value: Any, text: str, book: AddressBook) -> tuple[str | None, str | None]:
+    """(address, None), (None, question for the user) or (None, None) when the value
+    is not in the request at all (an invention, dropped like any other)."""
+    value = str(value).strip().strip("<>")
+    if not value or not appears_in(value, text):
+        return None, None
+    if is_address(value):
+        return value.lower(), None
+    matches = book.lookup(value)
+    if len(matches) == 1:
+        return matches[0].address.lower(), None
+    if len(matches) > 1:
+        names = ", ".join(f"{c.name} <{c.address}>" for c in matches)
+        return None, f"which {value}: {names}?"
+    return None, f"I do not know {value!r}: what is their address?"
+
+
+def _from_list(tool: Tool, name: str, value: Any, text: str) -> bool:
+    words = [str(value), *tool.synonyms(name).get(str(value), [])]
+    return any(appears_in(w, text) for w in words)
+
+
+def _fill_day(tool: Tool, out: dict[str, Any], text: str, now: datetime) -> None:
+    """A day written in the request goes to the tool's one date argument, even when
+    the model left it out: finding it is code's job. Not if those words already
+    belong to another argument (a message body that says "demain")."""
+    days = [n for n, s in tool.properties.items() if s.get("format") in ("date", "date-time")]
+    if len(days) != 1 or days[0] in out:
+        return
+    found = find_day(text, now)
+    if found is None:
+        return
+    phrase, day = found
+    if any(isinstance(v, str) and appears_in(phrase, v) for v in out.values()):
+        return
+    out[days[0]] = day.isoformat()
+
+
+def check(
+    tool: Tool,
+    proposed: dict[str, Any],
+    *,
+    text: str,
+    now: datetime,
+    address_book: AddressBook,
+    trusted: frozenset[str] = frozenset(),
+) -> Checked:
+    """Validate ``proposed`` for ``tool``; ``trusted`` names arguments a template captured
+    from the request (they are normalised, but need no grounding)."""
+    out: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    props = tool.properties
+    for name, value in proposed.items():
+        schema = props.get(name)
+        if schema is None or value is None:
+            continue
+        kind = schema.get("type")
+        fmt = schema.get("format")
+        from_template = name in trusted
+        if fmt == "email":
+            address, problem = _person(value, text, address_book)
+            if address is not None:
+                out[name] = address
+            elif problem is not None:
+                problems[name] = problem
+        elif fmt in ("date", "date-time"):
+            day = parse_day(str(value), now) if from_template else None
+            if day is None:
+                found = find_day(text, now)
+                day = found[1] if found is not None else None
+            if day is not None:
+                out[name] = day.isoformat()
+        elif "enum" in schema:
+            if value in schema["enum"] and (from_template or _from_list(tool, name, value, text)):
+                out[name] = value
+        elif kind == "boolean":
+            if from_template and isinstance(value, bool):
+                out[name] = value
+        elif kind == "integer":
+            if isinstance(value, int) and (from_template or appears_in(str(value), text)):
+                out[name] = value
+        elif kind == "string":
+            value = str(value).strip()
+            if value and (from_template or appears_in(value, text)):
+                out[name] = value
+        elif from_template:
+            out[name] = value
+    _fill_day(tool, out, text, now)
+    for name in tool.required:
+        if name not in out and name not in problems:
+            label = props.get(name, {}).get("description") or name
+            problems[name] = f"missing {name} ({label})"
+    if not problems:
+        try:
+            jsonschema.validate(out, tool.input_schema)
+        except jsonschema.ValidationError as exc:
+            problems["*"] = f"invalid arguments for {tool.name}: {exc.message}"
+    return Checked(out, problems)
