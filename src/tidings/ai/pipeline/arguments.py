@@ -29,9 +29,54 @@ _EXAMPLES_PER_TOOL = 2
 _MAX_STRING = 200
 
 
-def model_schema(tool: Tool, missing: Sequence[str]) -> dict[str, Any] | None:
-    """The part of the tool's schema the model is asked to fill, or None if nothing."""
+_WORD = re.compile(r"\w[\w@'’.+-]*\w|\w")
+_REGEX_SPECIAL = set("[]()|{}*+?")
+_MAX_WORDS = 48
+
+
+def _literal(text: str) -> str:
+    """``text`` as a literal in the regex dialect llama.cpp's schema converter reads."""
+    return "".join("[.]" if c == "." else ("\\" + c if c in _REGEX_SPECIAL else c) for c in text)
+
+
+def span_pattern(text: str) -> str | None:
+    """A regex matching exactly the runs of consecutive words of ``text``, as written.
+
+    Written as one chain per starting word (``w1( w2( w3)?)?``) rather than a list of
+    every run: the grammar stays linear in the request's length, and after the first
+    word the decoder has a single path to follow, which keeps sampling fast.
+    """
+    if '"' in text or "\\" in text:
+        return None
+    words = list(_WORD.finditer(text))
+    if not words or len(words) > _MAX_WORDS:
+        return None
+    chains: list[str] = []
+    tail = ""
+    for index in range(len(words) - 1, -1, -1):
+        word = _literal(words[index].group())
+        if index + 1 < len(words):
+            gap = _literal(text[words[index].end() : words[index + 1].start()])
+            tail = f"{word}({gap}{tail})?"
+        else:
+            tail = word
+        chains.append(tail)
+    return "^(" + "|".join(reversed(chains)) + ")$"
+
+
+def model_schema(
+    tool: Tool, missing: Sequence[str], text: str | None = None
+) -> dict[str, Any] | None:
+    """The part of the tool's schema the model is asked to fill, or None if nothing.
+
+    With the request ``text``, free-text values are further held to runs of the
+    request's own words, and numbers to the numbers it contains: a base model otherwise
+    copies values from the prompt's examples. The model then only chooses *which*
+    words answer each argument, which it does well.
+    """
     properties: dict[str, Any] = {}
+    pattern = span_pattern(text) if text is not None else None
+    numbers = sorted({int(n) for n in re.findall(r"\b\d{1,9}\b", text or "")})
     for name in missing:
         schema = tool.properties.get(name)
         if schema is None or schema.get("format") in ("date", "date-time"):
@@ -40,7 +85,21 @@ def model_schema(tool: Tool, missing: Sequence[str]) -> dict[str, Any] | None:
             continue
         reduced = {k: v for k, v in schema.items() if k not in ("format", "description")}
         if reduced.get("type") == "string" and "enum" not in reduced:
-            reduced["maxLength"] = _MAX_STRING
+            if "pattern" in reduced:
+                pass  # the tool's own pattern (an id's digits) says more than the request
+            elif pattern is not None:
+                reduced = {"type": "string", "pattern": pattern}
+            else:
+                reduced["maxLength"] = _MAX_STRING
+        elif reduced.get("type") == "integer" and text is not None:
+            allowed = [
+                n for n in numbers if reduced.get("minimum", n) <= n <= reduced.get("maximum", n)
+            ]
+            if not allowed:
+                continue
+            reduced = {"type": "integer", "enum": allowed}
+        if "enum" in reduced and not reduced["enum"]:
+            continue
         properties[name] = reduced
     if not properties:
         return None
@@ -106,12 +165,13 @@ async def fill(
 
     Unchecked: the caller passes them through :func:`.validate.check`.
     """
-    schema = model_schema(tool, missing)
+    text = re.sub(r"\s+", " ", text).strip()
+    schema = model_schema(tool, missing, text)
     if schema is None:
         return {}
     messages = [
         Message("system", preamble_text if preamble_text is not None else preamble(tools)),
-        Message("user", request_prompt(re.sub(r"\s+", " ", text).strip(), tool)),
+        Message("user", request_prompt(text, tool)),
     ]
     value = await backend.complete_json(messages, schema, Sampling(max_tokens=160))
     return dict(value) if isinstance(value, dict) else {}

@@ -74,6 +74,23 @@ def _fill_day(tool: Tool, out: dict[str, Any], text: str, now: datetime) -> None
     out[days[0]] = day.isoformat()
 
 
+def _fill_listed(tool: Tool, out: dict[str, Any], text: str) -> None:
+    """A listed value named in the request ("junk", "corbeille") goes to its argument
+    when exactly one value of that argument is named, and not inside another
+    argument's text (a search for "spam" is not a look into the Junk folder)."""
+    for name, schema in tool.properties.items():
+        if name in out or "enum" not in schema:
+            continue
+        named = set()
+        for value, words in tool.synonyms(name).items():
+            for word in words:
+                inside = any(isinstance(v, str) and appears_in(word, v) for v in out.values())
+                if value in schema["enum"] and appears_in(word, text) and not inside:
+                    named.add(value)
+        if len(named) == 1:
+            out[name] = named.pop()
+
+
 def check(
     tool: Tool,
     proposed: dict[str, Any],
@@ -99,7 +116,9 @@ def check(
             address, problem = _person(value, text, address_book)
             if address is not None:
                 out[name] = address
-            elif problem is not None:
+            elif problem is not None and (from_template or name in tool.required):
+                # An optional person the model guessed from other words ("the
+                # budget") is dropped; one the user named, or a required one, is asked.
                 problems[name] = problem
         elif fmt in ("date", "date-time"):
             day = parse_day(str(value), now) if from_template else None
@@ -115,6 +134,8 @@ def check(
             if from_template and isinstance(value, bool):
                 out[name] = value
         elif kind == "integer":
+            if from_template and isinstance(value, str) and value.strip().isdigit():
+                value = int(value)  # a template captures text: "les 10 derniers mails"
             if isinstance(value, int) and (from_template or appears_in(str(value), text)):
                 out[name] = value
         elif kind == "string":
@@ -123,7 +144,14 @@ def check(
                 out[name] = value
         elif from_template:
             out[name] = value
+    for name in list(out):
+        errors = list(jsonschema.Draft202012Validator(props[name]).iter_errors(out[name]))
+        if errors:
+            del out[name]
+            if name in trusted or name in tool.required:
+                problems[name] = f"{name}: {errors[0].message}"
     _fill_day(tool, out, text, now)
+    _fill_listed(tool, out, text)
     for name in tool.required:
         if name not in out and name not in problems:
             label = props.get(name, {}).get("description") or name
