@@ -64,6 +64,10 @@ class BackendError(Exception):
     """The model could not answer (endpoint down, bad reply, model file missing)."""
 
 
+class InvalidOutput(BackendError):
+    """The model answered, but not with what was asked (JSON cut short, off-schema)."""
+
+
 class Backend(Protocol):
     """What the assistant needs from a model."""
 
@@ -104,6 +108,19 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release the model or the HTTP connections."""
         ...
+
+
+def checked_json(value: Any, schema: dict[str, Any]) -> Any:
+    """``value`` if it satisfies ``schema``; constrained decoders enforce most of a
+    schema, not all of it (numeric bounds, formats), so the promise is kept here."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(value)
+    )
+    if error is not None:
+        raise InvalidOutput(f"model output does not match the schema: {error.message}")
+    return value
 
 
 Progress = Callable[[int, int], None]

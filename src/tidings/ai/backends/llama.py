@@ -19,16 +19,42 @@ from typing import Any
 
 from tidings.ai.backends import (
     BackendError,
+    InvalidOutput,
     Message,
     NativeCall,
     Progress,
     Sampling,
     ToolSpec,
+    checked_json,
 )
 from tidings.ai.prompt import END, render_gemma
 from tidings.core.config import Settings
 
 _DONE = object()
+_SMALL_RANGE = 256
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` as llama-cpp-python's grammar converter can enforce it.
+
+    The converter ignores ``minimum``/``maximum`` on integers (measured: a bounded
+    count came back as 1000000000000000), so a small integer range becomes the list
+    of its values. Larger ranges are left to the validation after decoding.
+    """
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: grammar_schema(value) for key, value in schema.items()}
+    low, high = out.get("minimum"), out.get("maximum")
+    if (
+        out.get("type") == "integer"
+        and isinstance(low, int)
+        and isinstance(high, int)
+        and 0 <= high - low < _SMALL_RANGE
+    ):
+        out = {"enum": list(range(low, high + 1))}
+    return out
 
 
 class LlamaBackend:
@@ -137,14 +163,15 @@ class LlamaBackend:
     ) -> Any:
         from llama_cpp.llama_grammar import LlamaGrammar
 
-        grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        grammar = LlamaGrammar.from_json_schema(json.dumps(grammar_schema(schema)), verbose=False)
         prompt = render_gemma(messages)
         text = "".join([p async for p in self._stream_prompt(prompt, sampling, grammar)])
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except json.JSONDecodeError as exc:
             # The grammar guarantees valid JSON unless max_tokens cut it short.
-            raise BackendError(f"model output is not complete JSON: {text[:200]!r}") from exc
+            raise InvalidOutput(f"model output is not complete JSON: {text[:200]!r}") from exc
+        return checked_json(value, schema)
 
     async def call_tools(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling

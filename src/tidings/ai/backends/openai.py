@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 import httpx
 
-from tidings.ai.backends import BackendError, Message, NativeCall, Sampling, ToolSpec
+from tidings.ai.backends import (
+    BackendError,
+    InvalidOutput,
+    Message,
+    NativeCall,
+    Sampling,
+    ToolSpec,
+    checked_json,
+)
 from tidings.core.config import Settings
 
 # Characters per token of typical BPE vocabularies on FR/EN text, for servers that
@@ -51,6 +59,7 @@ class OpenAIBackend:
         self.model = model
         self.json_mode = json_mode
         self._native_tools = native_tools
+        self._token_overhead: int | None = None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.AsyncClient(headers=headers, timeout=timeout)
 
@@ -146,9 +155,10 @@ class OpenAIBackend:
             }
         text = str(self._message(await self._post(body)).get("content") or "")
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise BackendError(f"endpoint returned no valid JSON: {text[:200]!r}") from exc
+            raise InvalidOutput(f"endpoint returned no valid JSON: {text[:200]!r}") from exc
+        return checked_json(value, schema)
 
     async def call_tools(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
@@ -180,7 +190,7 @@ class OpenAIBackend:
             raise BackendError(f"tool call arguments are not an object: {raw[:200]!r}")
         return NativeCall(str(function.get("name")), arguments)
 
-    async def count_tokens(self, text: str) -> int:
+    async def _server_tokens(self, text: str) -> int | None:
         root = self.base_url.removesuffix("/v1")
         attempts = [
             (f"{root}/extras/tokenize", {"input": text}),  # llama-cpp-python server
@@ -193,7 +203,16 @@ class OpenAIBackend:
                 continue
             if response.status_code == 200 and isinstance(response.json().get("tokens"), list):
                 return len(response.json()["tokens"])
-        return max(1, -(-len(text) // _CHARS_PER_TOKEN))
+        return None
+
+    async def count_tokens(self, text: str) -> int:
+        counted = await self._server_tokens(text)
+        if counted is None:
+            return max(1, -(-len(text) // _CHARS_PER_TOKEN))
+        if self._token_overhead is None:
+            # Some servers add <bos> to whatever they tokenize: measure it once.
+            self._token_overhead = await self._server_tokens("") or 0
+        return counted - self._token_overhead
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from tidings.ai.backends import Backend, Message, Sampling
+from tidings.ai.backends import Backend, InvalidOutput, Message, Sampling
 from tidings.ai.pipeline.intents import IntentMatcher
 from tidings.ai.pipeline.router import template_examples
 from tidings.ai.pipeline.tools import Tool
@@ -173,5 +173,8 @@ async def fill(
         Message("system", preamble_text if preamble_text is not None else preamble(tools)),
         Message("user", request_prompt(text, tool)),
     ]
-    value = await backend.complete_json(messages, schema, Sampling(max_tokens=160))
+    try:
+        value = await backend.complete_json(messages, schema, Sampling(max_tokens=160))
+    except InvalidOutput:
+        return {}  # as if the model had found nothing: validation then asks the user
     return dict(value) if isinstance(value, dict) else {}
