@@ -13,11 +13,11 @@ import httpx
 import jsonschema
 import pytest
 
+from tests.conftest import free_port
 from tidings.ai.backends import BackendError, Message, Sampling, load
 from tidings.ai.backends.llama import LlamaBackend
 from tidings.ai.backends.openai import OpenAIBackend
 from tidings.core.config import Settings
-from tests.conftest import free_port
 
 API_KEY = "test-key-7f3a"
 
