@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import jsonschema
+
 from tidings.ai.backends import Backend, Message, Sampling, ToolSpec
 from tidings.ai.pipeline.arguments import fill, preamble
 from tidings.ai.pipeline.grounding import AddressBook, Contact
@@ -100,6 +102,9 @@ class Pipeline:
         via: Via,
         confidence: float,
     ) -> Decision:
+        # A capture the schema refuses ("41 s'il te plaît" for an id of digits) was
+        # a template too loose for this request: the model reads that one instead.
+        captured = {k: v for k, v in captured.items() if _fits(tool, k, v)}
         proposed = dict(captured)
         # After a template match, the model is asked only for required arguments the
         # template did not capture; after the router, for everything.
@@ -147,6 +152,15 @@ class Pipeline:
             return Decision("answer", "native")
         tool = self.by_name[call.name]
         return self._checked(tool, text, now, call.arguments, frozenset(), "native", 1.0)
+
+
+def _fits(tool: Tool, name: str, value: Any) -> bool:
+    schema = tool.properties.get(name)
+    if schema is None or not isinstance(value, str) or schema.get("type") != "string":
+        return True  # numbers and people are normalised later, not refused here
+    if schema.get("format") in ("email", "date", "date-time"):
+        return True
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
 
 
 def tools_from(items: Sequence[Mapping[str, Any]]) -> list[Tool]:

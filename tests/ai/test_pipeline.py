@@ -1,0 +1,181 @@
+"""The tool pipeline with the real model: templates, router, model-filled arguments
+and code checks, over tools given at run time."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tidings.ai.backends.llama import LlamaBackend
+from tidings.ai.pipeline import AddressBook, Contact, IntentRegistry, Pipeline, Tool
+from tidings.ai.pipeline.dates import parse_day
+from tidings.ai.pipeline.router import CLARIFY, NO_TOOL, router_for
+
+NOW = datetime(2026, 3, 11, 9, 0)  # a Wednesday
+BOOK = AddressBook(
+    [
+        Contact("Alice Martin", "alice@example.org"),
+        Contact("Bob Durand", "bob@example.org"),
+        Contact("Bob Marley", "marley@example.net"),
+        Contact("Carol Nguyen", "Carol@Example.NET"),
+    ]
+)
+
+CALENDAR_TOOL: dict[str, Any] = {
+    "name": "create_event",
+    "description": "Put an event in the user's calendar.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "description": "What the event is."},
+            "day": {"type": "string", "format": "date", "description": "Which day."},
+        },
+        "required": ["title", "day"],
+        "additionalProperties": False,
+    },
+    "annotations": {},
+}
+CALENDAR_PATTERNS = {
+    "fr": [{"sentences": ["ajoute {title} (à|dans) mon agenda {day}"]}],
+    "en": [{"sentences": ["add {title} to my calendar {day}"]}],
+}
+
+
+@pytest.fixture
+def pipeline(llama: LlamaBackend, mail_tools: list[dict[str, Any]]) -> Pipeline:
+    return Pipeline(llama, mail_tools, address_book=BOOK)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "tool", "arguments"),
+    [
+        ("liste mes mails", "list_emails", {}),
+        ("List my emails.", "list_emails", {}),
+        ("Montre-moi mes mails non lus", "list_emails", {"unread_only": True}),
+        ("any new emails from Alice?", "list_emails", {"sender": "alice@example.org"}),
+        (
+            "any new emails from alice@example.org since yesterday?",
+            "list_emails",
+            {"sender": "alice@example.org", "since": "2026-03-10"},
+        ),
+        (
+            "réponds à Carol que c'est d'accord, à demain !",
+            "reply_email",
+            {"to": "carol@example.net", "body": "c'est d'accord, à demain"},
+        ),
+        ("cherche les mails sur la facture", "search_emails", {"query": "la facture"}),
+        ("mets le mail 12 à la corbeille", "move_email", {"message_id": "12", "folder": "Trash"}),
+    ],
+)
+async def test_templates_decide_the_common_requests(
+    pipeline: Pipeline, request_text: str, tool: str, arguments: dict[str, Any]
+) -> None:
+    decision = await pipeline.decide(request_text, now=NOW)
+    assert (decision.kind, decision.via, decision.tool) == ("call", "template", tool)
+    assert decision.arguments == arguments
+
+
+async def test_a_name_the_address_book_does_not_know_is_asked_about(pipeline: Pipeline) -> None:
+    decision = await pipeline.decide("réponds à Zoé que ok", now=NOW)
+    assert decision.kind == "clarify"
+    assert decision.tool == "reply_email"
+    assert "Zoé" in decision.question
+
+
+async def test_two_contacts_with_the_same_name_are_asked_about(pipeline: Pipeline) -> None:
+    decision = await pipeline.decide("any new emails from Bob?", now=NOW)
+    assert decision.kind == "clarify"
+    assert "bob@example.org" in decision.question and "marley@example.net" in decision.question
+
+
+async def test_an_address_not_written_in_the_request_is_never_used(pipeline: Pipeline) -> None:
+    # The model sees example addresses in its prompt; none may leak into a call.
+    decision = await pipeline.decide("did Carol write to me?", now=NOW)
+    assert decision.arguments.get("sender") in (None, "carol@example.net")
+
+
+async def test_the_router_and_the_model_fill_a_request_no_template_covers(
+    pipeline: Pipeline,
+) -> None:
+    decision = await pipeline.decide("show the full text of message 41", now=NOW)
+    assert (decision.kind, decision.via) == ("call", "router")
+    assert decision.tool == "read_email"
+    assert decision.arguments == {"message_id": "41"}
+
+
+@pytest.mark.parametrize(
+    "request_text", ["tell me a joke", "Quelle est la capitale du Pérou ?", "merci !"]
+)
+async def test_requests_for_no_tool_make_no_call(pipeline: Pipeline, request_text: str) -> None:
+    decision = await pipeline.decide(request_text, now=NOW)
+    assert decision.kind == "answer"
+    assert decision.tool is None
+
+
+@pytest.mark.parametrize("request_text", ["envoie un mail", "mark it as read", "fais-le"])
+async def test_vague_requests_are_clarified(pipeline: Pipeline, request_text: str) -> None:
+    decision = await pipeline.decide(request_text, now=NOW)
+    assert decision.kind == "clarify"
+    assert decision.question
+
+
+async def test_tools_are_taken_at_run_time_with_their_own_patterns(llama: LlamaBackend) -> None:
+    with_meta = copy.deepcopy(CALENDAR_TOOL)
+    with_meta["_meta"] = {"tidings/intents": CALENDAR_PATTERNS}
+    pipeline = Pipeline(llama, [with_meta])
+    decision = await pipeline.decide("ajoute piscine à mon agenda lundi", now=NOW)
+    assert decision.kind == "call" and decision.tool == "create_event"
+    assert decision.arguments == {"title": "piscine", "day": "2026-03-09"}
+
+
+async def test_a_registry_supplies_patterns_for_tools_without_them(llama: LlamaBackend) -> None:
+    registry = IntentRegistry({"create_event": CALENDAR_PATTERNS})
+    pipeline = Pipeline(llama, [CALENDAR_TOOL], registry=registry)
+    decision = await pipeline.decide("add dentist to my calendar tomorrow", now=NOW)
+    assert (decision.via, decision.tool) == ("template", "create_event")
+    assert decision.arguments == {"title": "dentist", "day": "2026-03-12"}
+    without = Pipeline(llama, [CALENDAR_TOOL])
+    assert (await without.decide("add dentist to my calendar tomorrow", now=NOW)).via != (
+        "template"
+    )
+
+
+def test_the_router_only_knows_the_tools_in_play(mail_tools: list[dict[str, Any]]) -> None:
+    tools = [Tool.from_mcp(t) for t in mail_tools]
+    reading = [t for t in tools if t.annotations.get("readOnlyHint")]
+    full = router_for(tools)
+    narrowed = router_for(reading)
+    assert set(full.model.classes_) == {t.name for t in tools} | {NO_TOOL, CLARIFY}
+    assert set(narrowed.model.classes_) == {t.name for t in reading} | {NO_TOOL, CLARIFY}
+    assert narrowed.fingerprint != full.fingerprint
+    assert narrowed.route("send an email to Alice saying hello").label not in {
+        "send_email",
+        "reply_email",
+    }
+
+
+@pytest.mark.parametrize(
+    ("phrase", "day"),
+    [
+        ("hier", "2026-03-10"),
+        ("yesterday", "2026-03-10"),
+        ("depuis lundi", "2026-03-09"),
+        ("lundi dernier", "2026-03-09"),
+        ("since Monday", "2026-03-09"),
+        ("il y a 3 jours", "2026-03-08"),
+        ("la semaine dernière", "2026-03-04"),
+        ("le 2 mars", "2026-03-02"),
+        ("aujourd'hui", "2026-03-11"),
+    ],
+)
+def test_days_are_computed_by_code(phrase: str, day: str) -> None:
+    parsed = parse_day(phrase, NOW)
+    assert parsed is not None and parsed.isoformat() == day
+
+
+@pytest.mark.parametrize("phrase", ["je", "Bob", "la facture", ""])
+def test_words_that_are_not_days_are_not_read_as_days(phrase: str) -> None:
+    assert parse_day(phrase, NOW) is None
