@@ -160,7 +160,7 @@ def _fits(tool: Tool, name: str, value: Any) -> bool:
         return True  # numbers and people are normalised later, not refused here
     if schema.get("format") in ("email", "date", "date-time"):
         return True
-    return jsonschema.Draft202012Validator(schema).is_valid(value)
+    return bool(jsonschema.Draft202012Validator(schema).is_valid(value))
 
 
 def tools_from(items: Sequence[Mapping[str, Any]]) -> list[Tool]:
