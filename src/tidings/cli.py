@@ -314,5 +314,49 @@ def migrate_cmd(state: State) -> None:
     click.echo("database is up to date")
 
 
+# -- ai -----------------------------------------------------------------------
+@cli.group("ai")
+def ai_group() -> None:
+    """The assistant's model runtime."""
+
+
+@ai_group.command("model")
+@click.option("--check", is_flag=True, help="Also load the model and decode a few tokens.")
+@pass_state
+def ai_model(state: State, check: bool) -> None:
+    """Prepare the configured model (assembling the bundled one on first use)."""
+    from tidings.ai.backends import BackendError
+
+    settings = state.settings
+    try:
+        if settings.ai.backend == "llama":
+            from tidings.ai.models import model_file
+
+            with click.progressbar(length=1, label="assembling model", file=sys.stderr) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+
+                path = model_file(settings, progress)
+            click.echo(str(path))
+        if check:
+            import asyncio
+
+            from tidings.ai.backends import Message, Sampling, load
+
+            async def probe() -> str:
+                backend = load(settings)
+                try:
+                    reply = await backend.complete([Message("user", "Bonjour")], Sampling(8))
+                    return f"{backend.name}: {reply!r}"
+                finally:
+                    await backend.aclose()
+
+            click.echo(asyncio.run(probe()))
+    except BackendError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def main() -> None:
     cli(prog_name="tidings")
