@@ -53,7 +53,8 @@ def render(report: Report, title: str) -> str:
         f"  clarify           {_pct(f['clarify'])}",
         f"  overall           {_pct(f['overall'])}",
         f"  decided by        {f['decided_by']}",
-        f"  median latency    {f['median_seconds'] * 1000:.0f} ms",
+        f"  latency           median {f['median_seconds'] * 1000:.0f} ms, "
+        f"p90 {f['p90_seconds'] * 1000:.0f} ms, max {f['max_seconds'] * 1000:.0f} ms",
     ]
     return "\n".join(lines)
 
@@ -72,14 +73,19 @@ def main() -> int:
             backend = load(settings)
             try:
                 figures: dict[str, Any] = {"backend": backend.name}
-                for split in [args.split] if args.split else ["dev", "heldout", None]:
-                    report = await evaluate(backend, split)
-                    name = split or "all"
-                    figures[name] = report.figures()
+                report = await evaluate(backend, args.split)
+                parts = [("all", report)]
+                if args.split is None:
+                    parts = [
+                        (split, Report([o for o in report.outcomes if o.item["split"] == split]))
+                        for split in ("dev", "heldout")
+                    ] + parts
+                for name, part in parts:
+                    figures[name] = part.figures()
                     if not args.json:
-                        print(render(report, name))
+                        print(render(part, name))
                     if args.verbose:
-                        for o in report.outcomes:
+                        for o in part.outcomes:
                             if not o.correct:
                                 d = o.decision
                                 print(

@@ -111,6 +111,8 @@ class Report:
             "overall": [total_ok, len(self.outcomes)],
             "decided_by": dict(Counter(o.decision.via for o in self.outcomes)),
             "median_seconds": seconds[len(seconds) // 2] if seconds else 0.0,
+            "p90_seconds": seconds[int(len(seconds) * 0.9)] if seconds else 0.0,
+            "max_seconds": seconds[-1] if seconds else 0.0,
         }
 
 
