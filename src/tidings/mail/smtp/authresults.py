@@ -1,0 +1,117 @@
+"""SPF, DKIM and DMARC verdicts for inbound mail, as an Authentication-Results header.
+
+The checks are the well-kept libraries' own: pyspf (RFC 7208), dkimpy (RFC 6376) and
+authheaders' DMARC (RFC 7489) with its bundled public suffix list. They all resolve
+names through dnspython's module-level resolver, so pointing that one resolver at
+``mail.dns_resolver`` sends every lookup there (a local validating resolver on the
+appliance, a dnslib server on loopback in tests). The checks block on DNS, so the
+service runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import authheaders
+import dns.resolver
+import spf
+from authres import (
+    AuthenticationResultsHeader,
+    DKIMAuthenticationResult,
+    SPFAuthenticationResult,
+)
+
+from tidings.core.config import split_endpoint
+
+log = logging.getLogger("tidings.smtp.authresults")
+
+_DKIM_SIGNATURE = re.compile(rb"^dkim-signature\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def configure_resolver(endpoint: str | None, timeout: float) -> dns.resolver.Resolver:
+    """Make ``endpoint`` (``host:port``, or the system resolver if None) the resolver
+    every check uses, with ``timeout`` as the bound on each lookup."""
+    if endpoint is None:
+        try:
+            resolver = dns.resolver.Resolver(configure=True)
+        except dns.resolver.NoResolverConfiguration:
+            log.warning("no system DNS resolver configured; sender checks will say temperror")
+            resolver = dns.resolver.Resolver(configure=False)
+    else:
+        host, port = split_endpoint(endpoint)
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [host]
+        resolver.port = port
+    resolver.timeout = timeout
+    resolver.lifetime = timeout
+    dns.resolver.default_resolver = resolver
+    return resolver
+
+
+def _spf(ip: str, mail_from: str, helo: str, timeout: float) -> SPFAuthenticationResult:
+    try:
+        result, reason = spf.check2(ip, mail_from, helo, timeout=timeout, querytime=timeout)
+    except Exception as exc:  # pyspf raises bare errors on odd input; never fail the mail
+        log.warning("SPF check failed for %s from %s: %s", mail_from, ip, exc)
+        result, reason = "temperror", str(exc)
+    return SPFAuthenticationResult(
+        result=result,
+        reason=reason or None,
+        smtp_mailfrom=mail_from or None,
+        smtp_helo=None if mail_from else helo,
+    )
+
+
+def _dkim(message: bytes) -> DKIMAuthenticationResult:
+    if not _DKIM_SIGNATURE.search(message):
+        # dkimpy says "fail" for an unsigned message; RFC 8601 calls that "none".
+        return DKIMAuthenticationResult(result="none")
+    result: DKIMAuthenticationResult = authheaders.check_dkim(message)
+    return result
+
+
+def authentication_results(
+    message: bytes,
+    *,
+    authserv_id: str,
+    ip: str,
+    helo: str,
+    mail_from: str,
+    timeout: float,
+) -> str:
+    """The full ``Authentication-Results: ...`` header line (no CRLF) for ``message``."""
+    spf_result = _spf(ip, mail_from, helo, timeout)
+    dkim_result = _dkim(message)
+    try:
+        dmarc_result = authheaders.check_dmarc(message, spf_result, dkim_result)
+    except Exception as exc:  # a broken DMARC record is the sender's problem, not a crash
+        log.warning("DMARC check failed: %s", exc)
+        results = [spf_result, dkim_result]
+    else:
+        results = [spf_result, dkim_result, dmarc_result]
+    header = AuthenticationResultsHeader(authserv_id=authserv_id, results=results)
+    return str(header)
+
+
+def strip_forged(message: bytes, authserv_id: str) -> bytes:
+    """Drop Authentication-Results headers claiming to be ours (RFC 8601 section 5):
+    only this server may speak for ``authserv_id``."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if not sep:
+        return message
+    kept: list[bytes] = []
+    dropping = False
+    ours = re.compile(
+        rb"^authentication-results\s*:\s*" + re.escape(authserv_id.encode()) + rb"\s*(;|$)",
+        re.IGNORECASE,
+    )
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = bool(ours.match(line))
+        if not dropping:
+            kept.append(line)
+    return b"\r\n".join(kept) + sep + body

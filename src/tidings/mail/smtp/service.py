@@ -1,0 +1,89 @@
+"""``tidings serve smtp``: the MX (``smtp``) and submission (``submission``,
+``submissions``) listeners, all in one process sharing the per-source limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+
+from tidings.core.config import Settings
+from tidings.core.services import ServiceContext
+from tidings.core.tls import server_context
+from tidings.mail.smtp.authresults import configure_resolver
+from tidings.mail.smtp.handler import Handler, Port
+from tidings.mail.smtp.limits import SourceLimits
+from tidings.mail.smtp.protocol import TidingsSMTP
+from tidings.mail.store import MailStore
+
+log = logging.getLogger("tidings.smtp")
+
+#: Worker threads for fsync, password hashing and DNS: each blocks, so with 20
+#: parallel sessions a handful of threads (the default) would queue them up.
+WORKER_THREADS = 32
+
+PORTS = (
+    Port("smtp", submission=False),
+    Port("submission", submission=True),
+    Port("submissions", submission=True),
+)
+
+
+def protocol_factory(
+    settings: Settings,
+    handler: Handler,
+    limits: SourceLimits,
+    tls: ssl.SSLContext,
+    *,
+    implicit_tls: bool,
+) -> TidingsSMTP:
+    submission = handler.port.submission
+    return TidingsSMTP(
+        handler,
+        limits=limits,
+        hostname=settings.hostname,
+        ident="ESMTP tidings",
+        data_size_limit=settings.mail.max_message_size,
+        enable_SMTPUTF8=True,
+        decode_data=False,
+        # On 465 the whole connection is already TLS; aiosmtpd only knows about
+        # STARTTLS, so it must not ask for TLS again before AUTH there.
+        tls_context=None if implicit_tls else tls,
+        require_starttls=submission and not implicit_tls,
+        auth_required=submission,
+        auth_require_tls=not implicit_tls,
+        timeout=settings.mail.command_timeout_seconds,
+    )
+
+
+async def main(ctx: ServiceContext) -> None:
+    settings = ctx.settings
+    configure_resolver(settings.mail.dns_resolver, settings.mail.dns_timeout_seconds)
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="smtp-io")
+    )
+    tls = server_context(settings)
+    store = MailStore(settings)
+    limits = SourceLimits(
+        max_connections=settings.mail.max_connections_per_source,
+        connections_per_minute=settings.mail.max_connections_per_minute,
+        messages_per_minute=settings.mail.max_messages_per_minute,
+    )
+    servers: list[asyncio.Server] = []
+    for port in PORTS:
+        sock = ctx.listen(port.name)
+        handler = Handler(settings, ctx.accounts, store, limits, port)
+        implicit = port.name == "submissions"
+
+        def factory(handler: Handler = handler, implicit: bool = implicit) -> TidingsSMTP:
+            return protocol_factory(settings, handler, limits, tls, implicit_tls=implicit)
+
+        servers.append(await loop.create_server(factory, sock=sock, ssl=tls if implicit else None))
+    ctx.ready()
+    await ctx.stopping.wait()
+    for server in servers:
+        server.close()
+    for server in servers:
+        await server.wait_closed()
