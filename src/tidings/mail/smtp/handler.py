@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.parser import BytesHeaderParser
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
-from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tidings.core.accounts import AccountError, Accounts, normalise_address
 from tidings.core.config import Settings
@@ -53,6 +52,21 @@ class Port:
 
 def _is_ascii(text: str) -> bool:
     return text.isascii()
+
+
+# RFC 5321 4.1.2 Mailbox, with RFC 6531's UTF-8 allowed in atoms and labels.
+_U = "\\u0080-\\U0010ffff"  # any non-ASCII character, as a regex range
+_ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_U}]+"
+_QUOTED = rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_U}]|\\[\x20-\x7e])*"'
+_LOCAL = rf"(?:{_ATOM}(?:\.{_ATOM})*|{_QUOTED})"
+_LABEL = rf"[A-Za-z0-9{_U}](?:[A-Za-z0-9\-{_U}]*[A-Za-z0-9{_U}])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[^\[\]\\\s]+\])"
+_MAILBOX = re.compile(rf"{_LOCAL}@{_DOMAIN}")
+
+
+def is_mailbox(address: str) -> bool:
+    """Whether ``address`` is an RFC 5321 Mailbox (what MAIL and RCPT may name)."""
+    return len(address) <= 254 and _MAILBOX.fullmatch(address) is not None
 
 
 class Handler(PasswordAuth):
@@ -89,13 +103,6 @@ class Handler(PasswordAuth):
         lines += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
         return [*lines, last]
 
-    async def handle_AUTH(
-        self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
-    ) -> Any:
-        if not self.port.submission:
-            return "503 5.5.1 AUTH is not offered here; submit mail on port 587 or 465"
-        return MISSING
-
     # -- MAIL FROM ----------------------------------------------------------------
     async def handle_MAIL(
         self,
@@ -109,6 +116,8 @@ class Handler(PasswordAuth):
         problem = self._address_encoding_problem(address, smtputf8)
         if problem:
             return problem
+        if address != "<>" and not is_mailbox(address):
+            return f"553 5.1.3 Sender address <{address}> is not a valid address"
         if self.port.submission:
             user = str(session.auth_data)
             if _normalised(address) != user:
@@ -135,10 +144,9 @@ class Handler(PasswordAuth):
         problem = self._address_encoding_problem(address, envelope.smtp_utf8)
         if problem:
             return problem
-        local, at, domain = address.rpartition("@")
-        domain = domain.lower().rstrip(".")
-        if not at or not local:
-            return f"553 5.1.3 Recipient address <{address}> is not a full address"
+        if not is_mailbox(address):
+            return f"553 5.1.3 Recipient address <{address}> is not a valid address"
+        domain = address.rpartition("@")[2].lower().rstrip(".")
         if domain not in self.domains:
             if self.port.submission:
                 return NOT_YET.format(address=address)

@@ -86,9 +86,12 @@ def with_enhanced_code(reply: str) -> str:
 class TidingsSMTP(SMTP):
     """One SMTP connection. ``limits`` is shared by every connection of the process."""
 
-    def __init__(self, handler: Any, *, limits: SourceLimits, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, limits: SourceLimits, offer_auth: bool, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self.limits = limits
+        self.offer_auth = offer_auth
         self._slot_ip: str | None = None
         self._in_ehlo = False
 
@@ -112,6 +115,13 @@ class TidingsSMTP(SMTP):
             await super().smtp_HELO(hostname)
         finally:
             self._in_ehlo = False
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if not self.offer_auth:
+            # The MX takes no passwords at all, so it can never be talked into relaying.
+            await self.push("503 5.5.1 AUTH is not offered here; submit mail on port 587 or 465")
+            return
+        await super().smtp_AUTH(arg)
 
     # -- per-source connection limits ---------------------------------------------
     async def _handle_client(self) -> None:

@@ -42,6 +42,7 @@ def protocol_factory(
     return TidingsSMTP(
         handler,
         limits=limits,
+        offer_auth=submission,
         hostname=settings.hostname,
         ident="ESMTP tidings",
         data_size_limit=settings.mail.max_message_size,
