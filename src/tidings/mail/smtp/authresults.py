@@ -90,6 +90,9 @@ def authentication_results(
         results = [spf_result, dkim_result]
     else:
         results = [spf_result, dkim_result, dmarc_result]
+    # authheaders cuts smtp.mailfrom down to the domain on SPF pass only; say the same
+    # thing whatever the verdict (RFC 8601 2.7.2 allows the whole address).
+    spf_result.smtp_mailfrom = mail_from or None
     header = AuthenticationResultsHeader(authserv_id=authserv_id, results=results)
     return str(header)
 
