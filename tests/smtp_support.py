@@ -10,6 +10,7 @@ import signal
 import smtplib
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -183,7 +184,8 @@ def make_box(root: Path, dns: DNS | None = None, **env_overrides: str) -> SmtpBo
     return SmtpBox(data_dir, env, settings, Accounts(db), db)
 
 
-def box_fixture(tmp: Path, dns: DNS | None = None, **env: str) -> Iterator[SmtpBox]:
+@contextmanager
+def smtp_box(tmp: Path, dns: DNS | None = None, **env: str) -> Iterator[SmtpBox]:
     box = make_box(tmp, dns, **env)
     try:
         yield box
@@ -206,3 +208,12 @@ def message(
         f"{extra_headers}\r\n{body}"
     )
     return text.encode()
+
+
+@contextmanager
+def dns_server() -> Iterator[DNS]:
+    server = start_dns()
+    try:
+        yield server
+    finally:
+        server.stop()

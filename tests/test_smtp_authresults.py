@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.smtp_support import DNS, SmtpBox, box_fixture, message, start_dns
+from tests.smtp_support import DNS, SmtpBox, message, smtp_box, start_dns
 
 RECIPIENT = "alice@example.test"
 SELECTOR = b"s2026"
@@ -51,10 +51,10 @@ def dns(dkim_key: bytes) -> Iterator[DNS]:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, dns: DNS) -> Iterator[SmtpBox]:
-    for smtp_box in box_fixture(tmp_path_factory.mktemp("authresults"), dns):
-        smtp_box.add_user("alice")
-        smtp_box.start()
-        yield smtp_box
+    with smtp_box(tmp_path_factory.mktemp("authresults"), dns) as running:
+        running.add_user("alice")
+        running.start()
+        yield running
 
 
 def signed(key: bytes, sender: str, subject: str) -> bytes:

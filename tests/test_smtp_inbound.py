@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtp_support import DNS, SmtpBox, box_fixture, message, start_dns
+from tests.smtp_support import DNS, SmtpBox, message, smtp_box, start_dns
 
 MAX_SIZE = 200_000
 MAX_RCPT = 3
@@ -26,16 +26,16 @@ def dns() -> Iterator[DNS]:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, dns: DNS) -> Iterator[SmtpBox]:
-    for smtp_box in box_fixture(
+    with smtp_box(
         tmp_path_factory.mktemp("inbound"),
         dns,
         TIDINGS_MAIL__MAX_MESSAGE_SIZE=str(MAX_SIZE),
         TIDINGS_MAIL__MAX_RECIPIENTS=str(MAX_RCPT),
-    ):
+    ) as running:
         for local in ("alice", "bob", "carol", "dave", "erin"):
-            smtp_box.add_user(local)
-        smtp_box.start()
-        yield smtp_box
+            running.add_user(local)
+        running.start()
+        yield running
 
 
 def swaks(box: SmtpBox, *args: str, port: str = "smtp") -> subprocess.CompletedProcess[str]:
@@ -71,6 +71,12 @@ class Raw:
     def cmd(self, line: str) -> str:
         self.send(line.encode() + b"\r\n")
         return self.reply()
+
+    def quit(self) -> None:
+        """QUIT and wait until the server has closed its end (and forgotten us)."""
+        assert self.cmd("QUIT").startswith("221")
+        assert self.file.read() == b""
+        self.close()
 
     def close(self) -> None:
         self.file.close()
@@ -346,7 +352,7 @@ def test_forged_authentication_results_are_removed(box: SmtpBox) -> None:
     with box.mx() as client:
         client.sendmail("sender@elsewhere.test", ["bob@example.test"], raw)
     [stored] = [m for m in box.parsed("bob@example.test") if m["Subject"] == "forged ar"]
-    results = stored.get_all("Authentication-Results")
+    results = stored.get_all("Authentication-Results") or []
     assert len(results) == 1
     assert "dkim=none" in results[0]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.smtp_support import PASSWORD, SmtpBox, box_fixture, message
+from tests.smtp_support import PASSWORD, SmtpBox, message, smtp_box
 from tests.test_smtp_inbound import Raw
 
 ALICE = "alice@example.test"
@@ -19,15 +19,15 @@ BOB = "bob@example.test"
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpBox]:
-    for smtp_box in box_fixture(
+    with smtp_box(
         tmp_path_factory.mktemp("submission"),
         None,
         TIDINGS_AUTH__MAX_FAILURES_PER_USER="3",
-    ):
+    ) as running:
         for local in ("alice", "bob", "mallory"):
-            smtp_box.add_user(local)
-        smtp_box.start()
-        yield smtp_box
+            running.add_user(local)
+        running.start()
+        yield running
 
 
 def swaks(box: SmtpBox, port: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -153,9 +153,9 @@ def test_wrong_password_gets_535_then_throttled_454(box: SmtpBox) -> None:
     assert codes[0] == (535, b"5.7.8 ")
     assert codes[-1] == (454, b"4.7.0 ")
     # Throttled means the right password is refused too, for now.
-    with box.submission() as client, pytest.raises(smtplib.SMTPAuthenticationError) as exc:
+    with box.submission() as client, pytest.raises(smtplib.SMTPAuthenticationError) as refused:
         client.login("mallory@example.test", PASSWORD)
-    assert exc.value.smtp_code == 454
+    assert refused.value.smtp_code == 454
 
 
 def test_envelope_sender_must_be_the_user(box: SmtpBox) -> None:

@@ -92,7 +92,8 @@ def authentication_results(
         results = [spf_result, dkim_result, dmarc_result]
     # authheaders cuts smtp.mailfrom down to the domain on SPF pass only; say the same
     # thing whatever the verdict (RFC 8601 2.7.2 allows the whole address).
-    spf_result.smtp_mailfrom = mail_from or None
+    if mail_from:
+        spf_result.smtp_mailfrom = mail_from
     header = AuthenticationResultsHeader(authserv_id=authserv_id, results=results)
     return str(header)
 

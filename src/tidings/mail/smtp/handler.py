@@ -88,6 +88,11 @@ class Handler(PasswordAuth):
         self.domains = {d.lower() for d in accounts.domains}
         self.hostname = settings.hostname
 
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd would put the exception text in the reply; say nothing about internals.
+        log.error("SMTP session error: %r", error, exc_info=error)
+        return "451 4.3.0 Internal error; please try again later"
+
     # -- EHLO ---------------------------------------------------------------------
     async def handle_EHLO(
         self,
@@ -230,16 +235,21 @@ class Handler(PasswordAuth):
         headers = f"Return-Path: <{_header_safe(mail_from)}>\r\n" + received
         if not self.port.submission:
             content = strip_forged(content, self.hostname)
-            results = await asyncio.to_thread(
-                authentication_results,
-                content,
-                authserv_id=self.hostname,
-                ip=ip,
-                helo=helo,
-                mail_from=mail_from,
-                timeout=self.settings.mail.dns_timeout_seconds,
-            )
-            headers += _fold(results) + "\r\n"
+            try:
+                results = await asyncio.to_thread(
+                    authentication_results,
+                    content,
+                    authserv_id=self.hostname,
+                    ip=ip,
+                    helo=helo,
+                    mail_from=mail_from,
+                    timeout=self.settings.mail.dns_timeout_seconds,
+                )
+            except Exception:
+                # A bug in a check must not bounce mail; the message goes in unmarked.
+                log.exception("sender checks failed for %s", queue_id)
+            else:
+                headers += _fold(results) + "\r\n"
         return headers.encode("utf-8", "surrogateescape") + content
 
 
