@@ -66,6 +66,9 @@ def configure_resolver(endpoint: str | None, timeout: float) -> dns.resolver.Res
         resolver.port = port
     resolver.timeout = timeout
     resolver.lifetime = timeout
+    # Honour TTLs like any resolver: a busy sender's SPF and DMARC records are asked
+    # for once per TTL, not once per message (negative answers are cached too).
+    resolver.cache = dns.resolver.LRUCache(10_000)
     dns.resolver.default_resolver = resolver
     return resolver
 
