@@ -368,3 +368,26 @@ def test_smtplib_error_on_data_without_recipient(box: SmtpBox) -> None:
         client.sendmail("sender@elsewhere.test", ["nobody@example.test"], b"Subject: x\r\n\r\nx")
     [(code, text)] = refused.value.recipients.values()
     assert (code, text[:6]) == (550, b"5.1.1 ")
+
+
+def test_headers_that_are_not_utf8_get_554_5_6_7(box: SmtpBox) -> None:
+    before = len(box.messages("erin@example.test"))
+    latin1 = "Subject: Caf\xe9 cr\xe8me\r\nFrom: x@elsewhere.test\r\n\r\nhi\r\n".encode("latin-1")
+    with box.mx() as client:
+        client.mail("x@elsewhere.test")
+        client.rcpt("erin@example.test")
+        code, text = client.data(latin1)
+        assert (code, text[:6]) == (554, b"5.6.7 ")
+        # UTF-8 headers are fine, and so is 8-bit in the body (old clients do not
+        # always say BODY=8BITMIME).
+        ok = "Subject: Café crème\r\nFrom: x@elsewhere.test\r\n\r\nCafé\r\n".encode()
+        assert client.sendmail("x@elsewhere.test", ["erin@example.test"], ok) == {}
+    assert len(box.messages("erin@example.test")) == before + 1
+
+
+def test_nul_in_message_gets_554_5_6_0(box: SmtpBox) -> None:
+    with box.mx() as client:
+        client.mail("x@elsewhere.test")
+        client.rcpt("erin@example.test")
+        code, text = client.data(b"From: x@elsewhere.test\r\n\r\nnul \x00 here\r\n")
+    assert (code, text[:6]) == (554, b"5.6.0 ")

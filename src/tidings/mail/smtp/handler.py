@@ -192,6 +192,13 @@ class Handler(PasswordAuth):
             return "500 5.5.2 Line too long: at most 998 octets per line (RFC 5322 2.1.1)"
         if b"\x00" in content:
             return "554 5.6.0 NUL characters are not allowed in a message"
+        if not _header_section_is_utf8(content):
+            # Raw Latin-1 and the like in headers cannot be shown or searched reliably
+            # (IMAP ENVELOPE, the index); MIME encoded-words (RFC 2047) are the way.
+            return (
+                "554 5.6.7 Message headers must be ASCII or UTF-8 (RFC 6532); "
+                "use RFC 2047 encoded-words"
+            )
         if self.port.submission:
             problem = _from_header_problem(content, str(session.auth_data))
             if problem:
@@ -262,6 +269,17 @@ def _normalised(address: str) -> str | None:
         return normalise_address(address)
     except AccountError:
         return None
+
+
+def _header_section_is_utf8(content: bytes) -> bool:
+    head = content.partition(b"\r\n\r\n")[0]
+    if head.isascii():
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _header_safe(text: str) -> str:
