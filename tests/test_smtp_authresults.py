@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.conftest import free_port
 from tests.smtp_support import DNS, SmtpBox, message, smtp_box, start_dns
 
 RECIPIENT = "alice@example.test"
@@ -123,3 +125,18 @@ def test_unsigned_mail_from_domain_without_records(box: SmtpBox) -> None:
     assert verdict(results, "spf") == "spf=none"
     assert verdict(results, "dkim") == "dkim=none"
     assert verdict(results, "dmarc") == "dmarc=none"
+
+
+def test_dns_outage_gives_temperror_not_a_bounce(tmp_path: Path) -> None:
+    # Nothing listens on this port: every lookup fails, within the configured timeout.
+    with smtp_box(
+        tmp_path,
+        None,
+        TIDINGS_MAIL__DNS_RESOLVER=f"127.0.0.1:{free_port()}",
+        TIDINGS_MAIL__DNS_TIMEOUT_SECONDS="0.5",
+    ) as down:
+        down.add_user("alice")
+        down.start()
+        raw = message("news@sender.test", RECIPIENT, subject="dns is down")
+        results = deliver(down, "news@sender.test", raw, "dns is down")
+    assert verdict(results, "spf") == "spf=temperror"
