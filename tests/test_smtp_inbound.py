@@ -391,3 +391,41 @@ def test_nul_in_message_gets_554_5_6_0(box: SmtpBox) -> None:
         client.rcpt("erin@example.test")
         code, text = client.data(b"From: x@elsewhere.test\r\n\r\nnul \x00 here\r\n")
     assert (code, text[:6]) == (554, b"5.6.0 ")
+
+
+def test_commands_pipelined_after_starttls_are_discarded(box: SmtpBox) -> None:
+    """STARTTLS command injection (CVE-2011-0411, CVE-2024-34083): plaintext sent
+    after STARTTLS must not be executed inside the TLS session."""
+    raw = Raw(box.port("smtp"))
+    try:
+        raw.cmd("EHLO client.test")
+        raw.send(b"STARTTLS\r\nNOOP injected\r\n")
+        assert raw.reply().startswith("220 2.0.0")
+        tls = box.tls_context().wrap_socket(raw.sock, server_hostname="127.0.0.1")
+        with tls, tls.makefile("rb") as reader:
+            tls.sendall(b"EHLO client.test\r\n")
+            # Had the injected NOOP run, its "250 2.0.0 OK" would come first.
+            assert reader.readline() == b"250-localhost\r\n"
+            while not reader.readline().startswith(b"250 "):
+                pass  # the rest of the EHLO reply
+            tls.sendall(b"QUIT\r\n")
+            assert reader.readline().startswith(b"221")
+    finally:
+        raw.close()
+
+
+def test_sigterm_with_an_open_session_stops_cleanly(tmp_path: Path, dns: DNS) -> None:
+    with smtp_box(tmp_path, dns) as other:
+        other.start()
+        idle = Raw(other.port("smtp"))
+        try:
+            idle.cmd("EHLO client.test")
+            assert other.served is not None
+            served = other.served
+            other.served = None
+            served.process.terminate()
+            assert served.process.wait(15) == 0
+            assert "Traceback" not in served.output()
+            served.log.close()
+        finally:
+            idle.close()
