@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from tidings.core.config import Settings
@@ -28,6 +29,14 @@ PORTS = (
     Port("submission", submission=True),
     Port("submissions", submission=True),
 )
+
+
+class _NotOnImplicitTLS(logging.Filter):
+    """aiosmtpd warns, on every connection to 465, that AUTH does not require TLS:
+    it only knows STARTTLS, and there the whole connection is TLS already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "auth_require_tls == False" not in record.getMessage()
 
 
 def protocol_factory(
@@ -60,6 +69,8 @@ def protocol_factory(
 
 async def main(ctx: ServiceContext) -> None:
     settings = ctx.settings
+    logging.getLogger("mail.log").addFilter(_NotOnImplicitTLS())
+    warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
     configure_resolver(settings.mail.dns_resolver, settings.mail.dns_timeout_seconds)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
