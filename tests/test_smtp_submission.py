@@ -226,3 +226,31 @@ def test_local_unknown_user_on_submission(box: SmtpBox) -> None:
         client.mail(ALICE)
         code, text = client.rcpt("nobody@example.test")
     assert (code, text[:6]) == (550, b"5.1.1 ")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_auth_edge_cases_get_protocol_errors(box: SmtpBox) -> None:
+    with box.submission() as client:
+        # Acting for someone else (an authzid that is not the login) is refused.
+        proxy = _b64("\0".join((BOB, ALICE, PASSWORD)))
+        code, text = client.docmd("AUTH", f"PLAIN {proxy}")
+        assert (code, text[:6]) == (535, b"5.7.8 ")
+        code, text = client.docmd("AUTH", "PLAIN not*base64")
+        assert (code, text[:6]) == (501, b"5.5.2 ")
+        code, text = client.docmd("AUTH", f"PLAIN {_b64('no separators')}")
+        assert (code, text[:6]) == (501, b"5.5.2 ")
+        code, _ = client.docmd("AUTH", "CRAM-MD5")
+        assert code == 504
+        # LOGIN with the user name up front, then "*" to cancel (RFC 4954 4).
+        code, _ = client.docmd("AUTH", f"LOGIN {_b64(ALICE)}")
+        assert code == 334
+        code, text = client.docmd("*")
+        assert (code, text[:6]) == (501, b"5.7.0 ")
+        # LOGIN with the user name up front, then the password: accepted.
+        assert client.docmd("AUTH", f"LOGIN {_b64(ALICE)}")[0] == 334
+        assert client.docmd(_b64(PASSWORD))[0] == 235
+        code, text = client.docmd("AUTH", "PLAIN")
+        assert (code, text[:6]) == (503, b"5.5.1 ")
