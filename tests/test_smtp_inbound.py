@@ -6,6 +6,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -429,3 +430,27 @@ def test_sigterm_with_an_open_session_stops_cleanly(tmp_path: Path, dns: DNS) ->
             served.log.close()
         finally:
             idle.close()
+
+
+def test_sigterm_lets_a_message_in_progress_finish(tmp_path: Path, dns: DNS) -> None:
+    with smtp_box(tmp_path, dns) as other:
+        other.add_user("alice")
+        other.start()
+        assert other.served is not None
+        served, other.served = other.served, None
+        raw = Raw(other.port("smtp"))
+        try:
+            raw.cmd("EHLO client.test")
+            raw.cmd("MAIL FROM:<sender@elsewhere.test>")
+            raw.cmd("RCPT TO:<alice@example.test>")
+            assert raw.cmd("DATA").startswith("354")
+            raw.send(b"Subject: during shutdown\r\n\r\nfirst half\r\n")
+            served.process.terminate()
+            time.sleep(0.5)  # the stop is under way while the message is half sent
+            raw.send(b"second half\r\n.\r\n")
+            assert raw.reply().startswith("250 2.0.0")
+        finally:
+            raw.close()
+        assert served.process.wait(15) == 0
+        served.log.close()
+        assert any(b"Subject: during shutdown" in m for m in other.messages("alice@example.test"))

@@ -11,6 +11,7 @@ Two things aiosmtpd does not do on its own:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -83,14 +84,43 @@ def with_enhanced_code(reply: str) -> str:
     return f"{match['code']}{match['sep']}{enhanced} {match['text']}"
 
 
+class InFlight:
+    """DATA transactions under way, so that a stop (SIGTERM) lets them reach their
+    reply instead of storing a message whose sender never hears 250 and sends again."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
 class TidingsSMTP(SMTP):
     """One SMTP connection. ``limits`` is shared by every connection of the process."""
 
     def __init__(
-        self, handler: Any, *, limits: SourceLimits, offer_auth: bool, **kwargs: Any
+        self,
+        handler: Any,
+        *,
+        limits: SourceLimits,
+        inflight: InFlight,
+        offer_auth: bool,
+        **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
         self.limits = limits
+        self.inflight = inflight
         self.offer_auth = offer_auth
         self._slot_ip: str | None = None
         self._in_ehlo = False
@@ -115,6 +145,13 @@ class TidingsSMTP(SMTP):
             await super().smtp_HELO(hostname)
         finally:
             self._in_ehlo = False
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self.inflight.enter()
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.inflight.leave()
 
     async def smtp_AUTH(self, arg: str) -> None:
         if not self.offer_auth:

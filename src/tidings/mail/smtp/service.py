@@ -15,7 +15,7 @@ from tidings.core.tls import server_context
 from tidings.mail.smtp.authresults import configure_resolver
 from tidings.mail.smtp.handler import Handler, Port
 from tidings.mail.smtp.limits import SourceLimits
-from tidings.mail.smtp.protocol import TidingsSMTP
+from tidings.mail.smtp.protocol import InFlight, TidingsSMTP
 from tidings.mail.store import MailStore
 
 log = logging.getLogger("tidings.smtp")
@@ -23,6 +23,8 @@ log = logging.getLogger("tidings.smtp")
 #: Worker threads for fsync, password hashing and DNS: each blocks, so with 20
 #: parallel sessions a handful of threads (the default) would queue them up.
 WORKER_THREADS = 32
+#: How long a stop waits for messages being received or stored to get their reply.
+STOP_GRACE_SECONDS = 20.0
 
 PORTS = (
     Port("smtp", submission=False),
@@ -43,6 +45,7 @@ def protocol_factory(
     settings: Settings,
     handler: Handler,
     limits: SourceLimits,
+    inflight: InFlight,
     tls: ssl.SSLContext,
     *,
     implicit_tls: bool,
@@ -51,6 +54,7 @@ def protocol_factory(
     return TidingsSMTP(
         handler,
         limits=limits,
+        inflight=inflight,
         offer_auth=submission,
         hostname=settings.hostname,
         ident="ESMTP tidings",
@@ -83,6 +87,7 @@ async def main(ctx: ServiceContext) -> None:
         connections_per_minute=settings.mail.max_connections_per_minute,
         messages_per_minute=settings.mail.max_messages_per_minute,
     )
+    inflight = InFlight()
     servers: list[asyncio.Server] = []
     for port in PORTS:
         sock = ctx.listen(port.name)
@@ -90,12 +95,17 @@ async def main(ctx: ServiceContext) -> None:
         implicit = port.name == "submissions"
 
         def factory(handler: Handler = handler, implicit: bool = implicit) -> TidingsSMTP:
-            return protocol_factory(settings, handler, limits, tls, implicit_tls=implicit)
+            return protocol_factory(settings, handler, limits, inflight, tls, implicit_tls=implicit)
 
         servers.append(await loop.create_server(factory, sock=sock, ssl=tls if implicit else None))
     ctx.ready()
     await ctx.stopping.wait()
     for server in servers:
-        server.close()
+        server.close()  # no new connections; sessions mid-DATA may finish
+    try:
+        async with asyncio.timeout(STOP_GRACE_SECONDS):
+            await inflight.wait_idle()
+    except TimeoutError:
+        log.warning("stopping with %d message(s) still being received", inflight.count)
     for server in servers:
         await server.wait_closed()
