@@ -8,6 +8,7 @@ import email
 import os
 import signal
 import smtplib
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -217,3 +218,38 @@ def dns_server() -> Iterator[DNS]:
         yield server
     finally:
         server.stop()
+
+
+class Raw:
+    """A line-level SMTP client, for what smtplib will not send."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def reply(self) -> str:
+        lines = []
+        while True:
+            line = self.file.readline().decode()
+            assert line, "connection closed"
+            lines.append(line.rstrip("\r\n"))
+            if line[3:4] != "-":
+                return "\n".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def cmd(self, line: str) -> str:
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def quit(self) -> None:
+        """QUIT and wait until the server has closed its end (and forgotten us)."""
+        assert self.cmd("QUIT").startswith("221")
+        assert self.file.read() == b""
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()

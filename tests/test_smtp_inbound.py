@@ -4,7 +4,6 @@ spoken to with smtplib, swaks and raw sockets."""
 from __future__ import annotations
 
 import smtplib
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtp_support import DNS, SmtpBox, message, smtp_box, start_dns
+from tests.smtp_support import DNS, Raw, SmtpBox, message, smtp_box, start_dns
 
 MAX_SIZE = 200_000
 MAX_RCPT = 3
@@ -47,41 +46,6 @@ def swaks(box: SmtpBox, *args: str, port: str = "smtp") -> subprocess.CompletedP
         timeout=60,
         check=False,
     )
-
-
-class Raw:
-    """A line-level SMTP client, for what smtplib will not send."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.file = self.sock.makefile("rb")
-        self.greeting = self.reply()
-
-    def reply(self) -> str:
-        lines = []
-        while True:
-            line = self.file.readline().decode()
-            assert line, "connection closed"
-            lines.append(line.rstrip("\r\n"))
-            if line[3:4] != "-":
-                return "\n".join(lines)
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def cmd(self, line: str) -> str:
-        self.send(line.encode() + b"\r\n")
-        return self.reply()
-
-    def quit(self) -> None:
-        """QUIT and wait until the server has closed its end (and forgotten us)."""
-        assert self.cmd("QUIT").startswith("221")
-        assert self.file.read() == b""
-        self.close()
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
 
 
 def test_greeting_and_ehlo_extensions(box: SmtpBox) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.smtp_support import dns_server, smtp_box
-from tests.test_smtp_inbound import Raw
+from tests.smtp_support import Raw, dns_server, smtp_box
 from tidings.mail.smtp.limits import SourceLimits, source_key
 
 

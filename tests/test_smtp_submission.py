@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.smtp_support import PASSWORD, SmtpBox, message, smtp_box
-from tests.test_smtp_inbound import Raw
+from tests.smtp_support import PASSWORD, Raw, SmtpBox, message, smtp_box
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
