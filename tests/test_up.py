@@ -31,6 +31,7 @@ def test_up_brings_every_service_up_and_stops_cleanly(box_env: dict[str, str]) -
     served = Served(["up"], box_env)
     try:
         out = served.wait_for("\nready\n")
+        assert "no accounts yet; create one with: tidings user add" in out
         for name in SERVICES:
             assert f"  {name} " in out
         health = httpx.get(_url(box_env, "web", "/healthz"), timeout=5).json()

@@ -175,6 +175,41 @@ class Ai(Section):
     )
 
 
+class Mail(Section):
+    """Receiving and submitting mail (SMTP). Limits apply per client address."""
+
+    max_message_size: int = Field(
+        25 * 1024 * 1024,
+        ge=1024,
+        description="Largest message accepted, in bytes (advertised as SIZE; 552 beyond).",
+    )
+    max_recipients: int = Field(
+        100,
+        ge=1,
+        description="Recipients per message; more get 452 4.5.3 (RFC 5321 asks for >= 100).",
+    )
+    dns_resolver: Endpoint | None = Field(
+        None,
+        description="DNS server (host:port) for SPF, DKIM and DMARC checks of inbound mail. "
+        "Unset: the system resolver (/etc/resolv.conf).",
+    )
+    dns_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long one sender check waits for DNS before `temperror`."
+    )
+    max_connections_per_source: int = Field(
+        50, ge=1, description="Simultaneous SMTP connections from one client address."
+    )
+    max_connections_per_minute: int = Field(
+        600, ge=1, description="New SMTP connections from one client address per minute."
+    )
+    max_messages_per_minute: int = Field(
+        3000, ge=1, description="Messages accepted from one client address per minute."
+    )
+    command_timeout_seconds: int = Field(
+        300, ge=10, description="Idle time after which an SMTP session is closed (RFC 5321: 5 min)."
+    )
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "tidings"
@@ -213,6 +248,7 @@ class Settings(BaseSettings):
     auth: Auth = Field(default_factory=Auth)
     log: Log = Field(default_factory=Log)
     ai: Ai = Field(default_factory=Ai)
+    mail: Mail = Field(default_factory=Mail)
 
     @field_validator("domain", "hostname")
     @classmethod

@@ -58,6 +58,16 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("web", "http"),),
             "web UI and the status page of the whole box",
         ),
+        ServiceSpec(
+            "smtp",
+            "tidings.mail.smtp.service:main",
+            (
+                Endpoint("smtp", "smtp"),
+                Endpoint("submission", "smtp"),
+                Endpoint("submissions", "smtp"),
+            ),
+            "inbound mail (MX) and authenticated submission",
+        ),
     )
 }
 

@@ -1,0 +1,1 @@
+"""SMTP: inbound mail for local users (MX) and authenticated submission."""
