@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+from tidings.ai import conversations  # noqa: F401  (register the tables)
 from tidings.core import accounts, throttle  # noqa: F401  (register the tables)
 
 target_metadata = SQLModel.metadata
