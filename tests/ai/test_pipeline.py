@@ -125,7 +125,7 @@ async def test_vague_requests_are_clarified(pipeline: Pipeline, request_text: st
 async def test_tools_are_taken_at_run_time_with_their_own_patterns(llama: LlamaBackend) -> None:
     with_meta = copy.deepcopy(CALENDAR_TOOL)
     with_meta["_meta"] = {"tidings/intents": CALENDAR_PATTERNS}
-    pipeline = Pipeline(llama, [with_meta])
+    pipeline = await Pipeline.create(llama, [with_meta])
     decision = await pipeline.decide("ajoute piscine à mon agenda lundi", now=NOW)
     assert decision.kind == "call" and decision.tool == "create_event"
     assert decision.arguments == {"title": "piscine", "day": "2026-03-09"}

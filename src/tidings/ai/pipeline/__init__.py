@@ -16,6 +16,7 @@ Tools arrive at run time as MCP lists them; nothing here is written for a given 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +71,18 @@ class Pipeline:
         self.matcher = IntentMatcher(self.tools)
         self.router = None if backend.native_tools else router_for(self.tools)
         self.preamble = preamble(self.tools)
+
+    @classmethod
+    async def create(
+        cls,
+        backend: Backend,
+        tools: Iterable[Tool | Mapping[str, Any]],
+        **options: Any,
+    ) -> Pipeline:
+        """Build the pipeline off the event loop: training the router takes a second
+        or so, and a service must keep answering meanwhile."""
+        tools = list(tools)
+        return await asyncio.to_thread(lambda: cls(backend, tools, **options))
 
     async def decide(self, text: str, *, now: datetime | None = None) -> Decision:
         now = now or datetime.now()
