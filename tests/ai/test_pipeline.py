@@ -179,3 +179,29 @@ def test_days_are_computed_by_code(phrase: str, day: str) -> None:
 @pytest.mark.parametrize("phrase", ["je", "Bob", "la facture", ""])
 def test_words_that_are_not_days_are_not_read_as_days(phrase: str) -> None:
     assert parse_day(phrase, NOW) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "réponds à Alice : c'est noté (merci).",
+        "send carol@example.org the Q3 report + figures? [draft]",
+        "ok",
+    ],
+)
+def test_span_grammar_allows_exactly_the_runs_of_the_requests_words(text: str) -> None:
+    import re
+
+    from tidings.ai.pipeline.arguments import _WORD, span_pattern
+
+    pattern = span_pattern(text)
+    assert pattern is not None
+    words = list(_WORD.finditer(text))
+    for i in range(len(words)):
+        for j in range(i, len(words)):
+            run = text[words[i].start() : words[j].end()]
+            assert re.fullmatch(pattern, run), run
+    if len(words) >= 3:
+        skipping = f"{words[0].group()} {words[2].group()}"
+        assert not re.fullmatch(pattern, skipping)
+    assert not re.fullmatch(pattern, "the budget")
