@@ -205,3 +205,20 @@ def test_span_grammar_allows_exactly_the_runs_of_the_requests_words(text: str) -
         skipping = f"{words[0].group()} {words[2].group()}"
         assert not re.fullmatch(pattern, skipping)
     assert not re.fullmatch(pattern, "the budget")
+
+
+@pytest.mark.parametrize(
+    ("request_text", "confirm"),
+    [
+        ("liste mes mails", False),  # readOnlyHint
+        ("marque le mail 5 comme lu", False),  # destructiveHint: false
+        ("mets le mail 12 à la corbeille", True),  # destructiveHint
+        ("send an email to Alice saying the report is ready", True),  # MCP default
+    ],
+)
+async def test_calls_that_may_change_or_send_things_ask_for_confirmation(
+    pipeline: Pipeline, request_text: str, confirm: bool
+) -> None:
+    decision = await pipeline.decide(request_text, now=NOW)
+    assert decision.kind == "call"
+    assert decision.confirm is confirm

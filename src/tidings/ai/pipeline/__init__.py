@@ -48,6 +48,9 @@ class Decision:
     arguments: dict[str, Any] = field(default_factory=dict)
     question: str = ""
     confidence: float = 1.0
+    confirm: bool = False
+    """Ask the user before running the call: the tool may change or send things."""
+    """Ask the user before running the call: the tool may change or send things."""
 
 
 class Pipeline:
@@ -153,7 +156,12 @@ class Pipeline:
                 confidence=confidence,
             )
         return Decision(
-            "call", via, tool=tool.name, arguments=result.arguments, confidence=confidence
+            "call",
+            via,
+            tool=tool.name,
+            arguments=result.arguments,
+            confidence=confidence,
+            confirm=tool.needs_confirmation,
         )
 
     async def _native(self, text: str, now: datetime) -> Decision:

@@ -66,6 +66,14 @@ class Tool:
     def required(self) -> list[str]:
         return list(self.input_schema.get("required") or [])
 
+    @property
+    def needs_confirmation(self) -> bool:
+        """MCP's defaults: a tool not declared read-only may be destructive unless it
+        says ``destructiveHint: false``; only those that cannot harm run unasked."""
+        if self.annotations.get("readOnlyHint", False):
+            return False
+        return bool(self.annotations.get("destructiveHint", True))
+
     def synonyms(self, argument: str) -> dict[str, list[str]]:
         """Value → the words people use for it, from the pattern lists."""
         out: dict[str, list[str]] = {}
