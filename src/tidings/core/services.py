@@ -58,6 +58,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("web", "http"),),
             "web UI and the status page of the whole box",
         ),
+        ServiceSpec(
+            "outbound",
+            "tidings.mail.outbound.service:main",
+            (),  # listens on nothing: it only connects out
+            "delivers the outgoing mail queue (MX or smarthost), retries, bounces",
+        ),
     )
 }
 

@@ -1,0 +1,186 @@
+"""One delivery attempt of one message to one recipient, with aiosmtplib.
+
+Directly to the recipient's MX hosts (opportunistic STARTTLS, RFC 7435), or through
+the configured smarthost (TLS required and verified, AUTH). Every outcome is either
+success, :class:`PermanentFailure` (5xx: bounce now) or :class:`TemporaryFailure`
+(4xx, network, DNS: retry later).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+from dataclasses import dataclass
+
+import aiosmtplib
+import dns.asyncresolver
+
+from tidings.core.config import Settings
+from tidings.core.tls import client_context
+from tidings.mail.outbound.resolve import (
+    PermanentFailure,
+    TemporaryFailure,
+    addresses,
+    mx_hosts,
+)
+
+log = logging.getLogger("tidings.outbound")
+
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class Delivered:
+    remote: str  # the host that accepted, for logs and the queue's history
+    response: str
+
+
+def _opportunistic_context() -> ssl.SSLContext:
+    # Without DANE or MTA-STS nothing says which certificate a MX should have, so
+    # verification could only turn encrypted delivery into plaintext delivery (RFC 7435).
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def failure_from_response(code: int, message: str, remote: str) -> Exception:
+    enhanced = _ENHANCED.match(message)
+    text = f"{code} {message}".strip()
+    if 500 <= code < 600:
+        return PermanentFailure(enhanced[1] if enhanced else "5.0.0", text, remote)
+    return TemporaryFailure(enhanced[1] if enhanced else "4.0.0", text, remote)
+
+
+async def _transaction(
+    client: aiosmtplib.SMTP, mail_from: str, rcpt: str, data: bytes, remote: str
+) -> Delivered:
+    try:
+        _, response = await client.sendmail(mail_from, [rcpt], data)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients[0]
+        raise failure_from_response(refused.code, refused.message, remote) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise failure_from_response(exc.code, exc.message, remote) from exc
+    return Delivered(remote, response)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+async def _try_host(
+    settings: Settings,
+    host: str,
+    address: str,
+    mail_from: str,
+    rcpt: str,
+    data: bytes,
+    use_starttls: bool,
+) -> Delivered:
+    outbound = settings.mail.outbound
+    client = aiosmtplib.SMTP(
+        hostname=address,
+        port=outbound.remote_smtp_port,
+        local_hostname=settings.hostname,
+        timeout=outbound.timeout_seconds,
+        start_tls=False,
+    )
+    await client.connect()
+    try:
+        await client.ehlo()
+        if use_starttls and client.supports_extension("starttls"):
+            await client.starttls(server_hostname=host, tls_context=_opportunistic_context())
+        return await _transaction(client, mail_from, rcpt, data, host)
+    finally:
+        await _quit(client)
+
+
+async def deliver_direct(
+    settings: Settings,
+    resolver: dns.asyncresolver.Resolver,
+    mail_from: str,
+    rcpt: str,
+    data: bytes,
+) -> Delivered:
+    domain = rcpt.rpartition("@")[2].lower()
+    hosts = await mx_hosts(resolver, domain)
+    last: Exception = TemporaryFailure("4.4.1", f"no answer from any MX host of {domain}")
+    for host in hosts:
+        for address in await addresses(resolver, host):
+            for use_starttls in (True, False):
+                try:
+                    return await _try_host(
+                        settings, host, address, mail_from, rcpt, data, use_starttls
+                    )
+                except PermanentFailure:
+                    raise
+                except TemporaryFailure as exc:
+                    last = exc  # a 4xx: the next MX may do better
+                    break
+                except ssl.SSLError as exc:
+                    # A broken TLS stack at the remote must not block mail for good:
+                    # like Postfix, try the same host once more in plaintext.
+                    log.info("STARTTLS with %s [%s] failed (%s); plaintext", host, address, exc)
+                    last = TemporaryFailure("4.7.0", f"{host}: TLS failed: {exc}", host)
+                    continue
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    last = TemporaryFailure(
+                        "4.4.1", f"{host} [{address}]: {exc or type(exc).__name__}", host
+                    )
+                    break
+    raise last
+
+
+async def deliver_smarthost(
+    settings: Settings, mail_from: str, rcpt: str, data: bytes
+) -> Delivered:
+    relay = settings.mail.smarthost
+    context = client_context(settings) if relay.tls != "none" else None
+    client = aiosmtplib.SMTP(
+        hostname=relay.host,
+        port=relay.port,
+        local_hostname=settings.hostname,
+        timeout=settings.mail.outbound.timeout_seconds,
+        use_tls=relay.tls == "implicit",
+        start_tls=relay.tls == "starttls",
+        tls_context=context,
+    )
+    try:
+        await client.connect()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise TemporaryFailure(
+            "4.4.1", f"smarthost {relay.host}:{relay.port}: {exc}", relay.host
+        ) from exc
+    try:
+        if relay.username:
+            password = relay.password.get_secret_value() if relay.password else ""
+            try:
+                await client.login(relay.username, password)
+            except aiosmtplib.SMTPResponseException as exc:
+                # A refused login is our configuration, not the recipient: retry, so
+                # fixing the password delivers the queue instead of bouncing it.
+                raise TemporaryFailure(
+                    "4.7.0", f"smarthost refused login: {exc.code} {exc.message}", relay.host
+                ) from exc
+        return await _transaction(client, mail_from, rcpt, data, relay.host)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise TemporaryFailure("4.4.2", f"smarthost {relay.host}: {exc}", relay.host) from exc
+    finally:
+        await _quit(client)
+
+
+async def deliver(
+    settings: Settings,
+    resolver: dns.asyncresolver.Resolver,
+    mail_from: str,
+    rcpt: str,
+    data: bytes,
+) -> Delivered:
+    if settings.mail.smarthost.host:
+        return await deliver_smarthost(settings, mail_from, rcpt, data)
+    return await deliver_direct(settings, resolver, mail_from, rcpt, data)
