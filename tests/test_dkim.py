@@ -7,8 +7,8 @@ import stat
 
 import dkim
 import dns.resolver
-from outbound_support import DnsServer, opendkim_verify
 
+from outbound_support import DnsServer, opendkim_verify
 from tidings.core.config import Settings
 from tidings.mail.dkim import Signer, ensure_keys, key_dir, txt_records
 
@@ -82,9 +82,7 @@ def test_tampered_message_fails_dkimpy(settings: Settings, dns_server: DnsServer
         assert not ok
 
 
-def test_opendkim_testmsg_accepts_the_signature(
-    settings: Settings, dns_server: DnsServer
-) -> None:
+def test_opendkim_testmsg_accepts_the_signature(settings: Settings, dns_server: DnsServer) -> None:
     publish(settings, dns_server)
     signed = Signer(settings).sign(MESSAGE)
     result = opendkim_verify(dns_server.zone, signed)
