@@ -159,7 +159,7 @@ class Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
-        login = session.login_data
+        login = getattr(session.auth_data, "login", None) if session.authenticated else None
         self.received.append(
             Received(
                 envelope.mail_from,
