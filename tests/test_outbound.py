@@ -23,7 +23,22 @@ from tidings.mail.outbound import OutboundQueue, QueueError
 SENDER = "alice@example.test"
 
 
-def write_config(tmp_path: Path, dns_server: DnsServer, remote_port: int, extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path,
+    dns_server: DnsServer,
+    remote_port: int,
+    extra: str = "",
+    **outbound: float,
+) -> Path:
+    """A config for the box example.test; ``outbound`` overrides [mail.outbound] keys
+    (short retries by default), ``extra`` is appended (other tables)."""
+    values: dict[str, float] = {
+        "remote_smtp_port": remote_port,
+        "retry_first_seconds": 0.3,
+        "retry_max_seconds": 0.6,
+        "timeout_seconds": 10,
+        **outbound,
+    }
     config = tmp_path / "tidings.toml"
     config.write_text(
         f"""
@@ -35,12 +50,9 @@ data_dir = "{tmp_path / "data"}"
 dns_resolver = "{dns_server.address}"
 
 [mail.outbound]
-remote_smtp_port = {remote_port}
-retry_first_seconds = 0.3
-retry_max_seconds = 0.6
-timeout_seconds = 10
-{extra}
 """
+        + "".join(f"{key} = {value}\n" for key, value in values.items())
+        + extra
     )
     return config
 
@@ -254,7 +266,8 @@ def test_delay_warning_then_bounce_when_lifetime_ends(
         tmp_path,
         dns_server,
         remote.port,
-        "delay_warning_seconds = 1\nmax_lifetime_seconds = 3\n",
+        delay_warning_seconds=1,
+        max_lifetime_seconds=3,
     )
     settings = load_settings(config)
     serve("outbound", config).start()

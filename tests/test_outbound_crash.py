@@ -27,7 +27,8 @@ def test_sigkill_of_the_delivery_service_loses_nothing(
         tmp_path,
         dns_server,
         remote.port,
-        f"max_connections = {MAX_CONNECTIONS}\nmax_per_domain = {MAX_CONNECTIONS}\n",
+        max_connections=MAX_CONNECTIONS,
+        max_per_domain=MAX_CONNECTIONS,
     )
     settings = load_settings(config)
     publish_dkim(settings, dns_server)

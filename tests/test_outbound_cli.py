@@ -1,0 +1,59 @@
+"""`tidings queue list|retry|delete`, as an operator types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import ServiceProcess
+from outbound_support import DnsServer, RemoteSmtp, wait_for
+from test_dns_records import tidings
+from test_outbound import SENDER, message, remote_domain, write_config
+from tidings.core.config import load_settings
+from tidings.mail.outbound import OutboundQueue
+
+
+def test_list_retry_and_delete(
+    tmp_path: Path, dns_server: DnsServer, remote: RemoteSmtp, serve: type[ServiceProcess]
+) -> None:
+    remote_domain(dns_server)
+    remote.stop()
+    # A retry schedule of an hour: only `queue retry` can make it go sooner.
+    config = write_config(
+        tmp_path, dns_server, remote.port, retry_first_seconds=3600, retry_max_seconds=3600
+    )
+    settings = load_settings(config)
+    queue = OutboundQueue(settings)
+    keep = queue.enqueue(SENDER, ["bob@remote.test"], message("bob@remote.test"))
+    drop = queue.enqueue(SENDER, ["carol@remote.test"], message("carol@remote.test"))
+    serve("outbound", config).start()
+    wait_for(lambda: all(e.attempts == 1 for e in queue.list()), what="first attempts")
+
+    listed = tidings(config, "queue", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{keep}\t{SENDER}\tbob@remote.test\t1 attempts" in listed.stdout
+    assert f"{drop}\t{SENDER}\tcarol@remote.test\t1 attempts" in listed.stdout
+    rows = json.loads(tidings(config, "queue", "list", "--json").stdout)
+    assert {r["id"] for r in rows} == {keep, drop}
+    assert all("remote.test" in r["last_error"] for r in rows)
+
+    deleted = tidings(config, "queue", "delete", drop)
+    assert deleted.returncode == 0
+    assert f"{drop}: deleted (1 recipient(s))" in deleted.stdout
+
+    remote.start()
+    retried = tidings(config, "queue", "retry", keep)
+    assert retried.returncode == 0, retried.stderr
+    assert f"{keep}: 1 recipient(s) due now" in retried.stdout
+    (received,) = wait_for(lambda: remote.sink.received, what="delivery after retry")
+    assert received.rcpt_tos == ["bob@remote.test"]
+    wait_for(lambda: not queue.list(), what="empty queue")
+    assert tidings(config, "queue", "list").stdout.strip() == "queue is empty"
+
+
+def test_unknown_queue_id_is_an_error(tmp_path: Path, dns_server: DnsServer) -> None:
+    config = write_config(tmp_path, dns_server, 25)
+    for command in ("retry", "delete"):
+        result = tidings(config, "queue", command, "nosuchid")
+        assert result.returncode == 1
+        assert "no queued message nosuchid" in result.stderr
