@@ -57,3 +57,13 @@ def test_unknown_queue_id_is_an_error(tmp_path: Path, dns_server: DnsServer) -> 
         result = tidings(config, "queue", command, "nosuchid")
         assert result.returncode == 1
         assert "no queued message nosuchid" in result.stderr
+
+
+def test_supervisor_lists_the_outbound_service_without_endpoint(tmp_path: Path) -> None:
+    from tidings.core.config import Settings
+    from tidings.core.services import SERVICES
+    from tidings.core.supervisor import _endpoint_lines
+
+    assert SERVICES["outbound"].endpoints == ()
+    lines = _endpoint_lines(Settings(data_dir=tmp_path))
+    assert "  outbound (no listener)" in lines
