@@ -67,3 +67,10 @@ def test_supervisor_lists_the_outbound_service_without_endpoint(tmp_path: Path) 
     assert SERVICES["outbound"].endpoints == ()
     lines = _endpoint_lines(Settings(data_dir=tmp_path))
     assert "  outbound (no listener)" in lines
+
+
+def test_configuration_reference_is_current() -> None:
+    from tidings.core.configdocs import reference
+
+    docs = Path(__file__).parent.parent / "docs" / "configuration.md"
+    assert docs.read_text() == reference(), "run: tidings config docs > docs/configuration.md"
