@@ -318,3 +318,16 @@ def test_queued_message_survives_a_new_queue_object(settings: Settings) -> None:
     entries = OutboundQueue(settings).list()
     assert {e.rcpt for e in entries} == {"bob@remote.test", "carol@remote.test"}
     assert {e.message_id for e in entries} == {queue_id}
+
+
+def test_retry_delays_double_with_jitter_up_to_the_cap() -> None:
+    from tidings.core.config import Outbound
+    from tidings.mail.outbound.queue import retry_delay
+
+    schedule = Outbound(retry_first_seconds=450, retry_max_seconds=3600, retry_jitter=0.1)
+    for attempts, base in [(1, 450), (2, 900), (3, 1800), (4, 3600), (5, 3600), (9, 3600)]:
+        delays = [retry_delay(schedule, attempts) for _ in range(200)]
+        assert all(base * 0.9 <= d <= base * 1.1 for d in delays), (attempts, min(delays))
+        assert len(set(delays)) > 1  # jitter: not all in lockstep
+    exact = Outbound(retry_first_seconds=10, retry_jitter=0)
+    assert [retry_delay(exact, n) for n in (1, 2, 3)] == [10, 20, 40]

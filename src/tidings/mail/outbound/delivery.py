@@ -63,9 +63,11 @@ class Deliverer:
                     self._start(recipient)
                     free -= 1
             next_at = await asyncio.to_thread(self.store.next_attempt)
+            # Due rows left over are in flight or held back by a limit: a finishing
+            # attempt sets `wakeup`, so only future rows need a timer.
             timeout = POLL_SECONDS
-            if next_at is not None:
-                timeout = min(max(next_at - now, 0.05), POLL_SECONDS)
+            if next_at is not None and next_at > now:
+                timeout = min(next_at - now, POLL_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken(stopping), timeout)
         await self._drain()
