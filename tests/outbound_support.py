@@ -133,6 +133,7 @@ class Received:
     content: bytes
     tls: bool
     login: str | None
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message_id(self) -> str:
@@ -167,6 +168,7 @@ class Sink:
                 bytes(envelope.original_content or envelope.content),
                 session.ssl is not None,
                 login.decode() if isinstance(login, bytes) else login,
+                list(envelope.mail_options),
             )
         )
         return "250 2.0.0 queued as remote"

@@ -331,3 +331,34 @@ def test_retry_delays_double_with_jitter_up_to_the_cap() -> None:
         assert len(set(delays)) > 1  # jitter: not all in lockstep
     exact = Outbound(retry_first_seconds=10, retry_jitter=0)
     assert [retry_delay(exact, n) for n in (1, 2, 3)] == [10, 20, 40]
+
+
+def test_one_recipient_bounces_the_other_is_delivered(
+    outbound_env: tuple[Path, Settings], remote: RemoteSmtp, serve: type[ServiceProcess]
+) -> None:
+    config, settings = outbound_env
+    remote.sink.reject_rcpt["gone@remote.test"] = "550 5.1.1 mailbox gone"
+    serve("outbound", config).start()
+    queue = OutboundQueue(settings)
+    queue.enqueue(SENDER, ["bob@remote.test", "gone@remote.test"], message("bob@remote.test"))
+    (report,) = wait_for(lambda: inbox(settings, SENDER), what="the bounce")
+    wait_for(lambda: not queue.list(), what="queue to empty")
+    _, per_recipient = delivery_status(report)
+    assert per_recipient["Final-Recipient"] == "rfc822; gone@remote.test"
+    assert [r.rcpt_tos for r in remote.sink.received] == [["bob@remote.test"]]
+
+
+def test_eight_bit_message_is_announced_as_such(
+    outbound_env: tuple[Path, Settings], remote: RemoteSmtp, serve: type[ServiceProcess]
+) -> None:
+    config, settings = outbound_env
+    serve("outbound", config).start()
+    body = (
+        "From: alice@example.test\r\nTo: bob@remote.test\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\nUn café à midi ?\r\n"
+    ).encode()
+    OutboundQueue(settings).enqueue(SENDER, ["bob@remote.test"], body)
+    (received,) = wait_for(lambda: remote.sink.received, what="delivery")
+    assert "BODY=8BITMIME" in received.mail_options
+    assert "Un café à midi ?".encode() in received.content

@@ -26,7 +26,8 @@ log = logging.getLogger("tidings.outbound")
 # Wakeups from enqueue are best effort (another process, maybe no socket yet), so
 # the loop also looks at the queue this often.
 POLL_SECONDS = 2.0
-STOP_GRACE_SECONDS = 10.0
+# Below the supervisor's 10 s before SIGKILL, so outcomes get recorded.
+STOP_GRACE_SECONDS = 8.0
 
 
 class Deliverer:

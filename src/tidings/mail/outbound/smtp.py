@@ -56,8 +56,15 @@ def failure_from_response(code: int, message: str, remote: str) -> Exception:
 async def _transaction(
     client: aiosmtplib.SMTP, mail_from: str, rcpt: str, data: bytes, remote: str
 ) -> Delivered:
+    options = []
+    # RFC 6152/6531: say what the message is when the server understands it; a server
+    # without 8BITMIME still gets the bytes, as Postfix does.
+    if not data.isascii() and client.supports_extension("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if not (mail_from + rcpt).isascii() and client.supports_extension("smtputf8"):
+        options.append("SMTPUTF8")
     try:
-        _, response = await client.sendmail(mail_from, [rcpt], data)
+        _, response = await client.sendmail(mail_from, [rcpt], data, mail_options=options)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients[0]
         raise failure_from_response(refused.code, refused.message, remote) from exc
