@@ -134,6 +134,7 @@ class Received:
     tls: bool
     login: str | None
     mail_options: list[str] = field(default_factory=list)
+    peer: tuple[str, int] | None = None  # the client's address: one per SMTP session
 
     @property
     def message_id(self) -> str:
@@ -169,6 +170,7 @@ class Sink:
                 session.ssl is not None,
                 login.decode() if isinstance(login, bytes) else login,
                 list(envelope.mail_options),
+                tuple(session.peer[:2]),
             )
         )
         return "250 2.0.0 queued as remote"

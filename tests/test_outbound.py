@@ -362,3 +362,26 @@ def test_eight_bit_message_is_announced_as_such(
     (received,) = wait_for(lambda: remote.sink.received, what="delivery")
     assert "BODY=8BITMIME" in received.mail_options
     assert "Un café à midi ?".encode() in received.content
+
+
+def test_sessions_are_reused_and_a_dead_one_is_replaced(
+    tmp_path: Path, dns_server: DnsServer, remote: RemoteSmtp, serve: type[ServiceProcess]
+) -> None:
+    remote_domain(dns_server)
+    config = write_config(tmp_path, dns_server, remote.port, max_per_domain=1)
+    settings = load_settings(config)
+    serve("outbound", config).start()
+    queue = OutboundQueue(settings)
+    for n in range(5):
+        queue.enqueue(SENDER, ["bob@remote.test"], message("bob@remote.test", msgid=f"<r{n}@x>"))
+    wait_for(lambda: len(remote.sink.received) == 5, what="five deliveries")
+    assert len({r.peer for r in remote.sink.received}) == 1  # one SMTP session for all
+
+    # The remote restarts: the idle session is dead; the next message must still go,
+    # on a new session, without a failed attempt.
+    remote.stop()
+    remote.start()
+    queue.enqueue(SENDER, ["bob@remote.test"], message("bob@remote.test", msgid="<r5@x>"))
+    wait_for(lambda: len(remote.sink.received) == 6, what="delivery after the restart")
+    assert remote.sink.received[5].peer != remote.sink.received[0].peer
+    assert inbox(settings, SENDER) == []

@@ -17,7 +17,7 @@ from tidings.core.config import Settings
 from tidings.mail.outbound.dsn import RecipientStatus, build_dsn
 from tidings.mail.outbound.queue import retry_delay, wakeup_path
 from tidings.mail.outbound.resolve import PermanentFailure, TemporaryFailure, make_resolver
-from tidings.mail.outbound.smtp import deliver
+from tidings.mail.outbound.smtp import ConnectionPool, deliver
 from tidings.mail.outbound.store import QueueStore, Recipient
 from tidings.mail.store import MailStore
 
@@ -42,6 +42,7 @@ class Deliverer:
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         self.per_domain: Counter[str] = Counter()
         self.wakeup = asyncio.Event()
+        self.pool = ConnectionPool()
 
     # -- the loop -------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
@@ -71,7 +72,9 @@ class Deliverer:
                 timeout = min(next_at - now, POLL_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken(stopping), timeout)
+            await self.pool.expire()
         await self._drain()
+        await self.pool.close()
 
     async def _woken(self, stopping: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(stopping.wait())]
@@ -111,7 +114,9 @@ class Deliverer:
         if data is None:  # deleted by the operator meanwhile
             return
         try:
-            result = await deliver(self.settings, self.resolver, r.mail_from, r.rcpt, data)
+            result = await deliver(
+                self.settings, self.resolver, r.mail_from, r.rcpt, data, self.pool
+            )
         except PermanentFailure as failure:
             log.info("queue %s to %s: bounced: %s", r.message_id, r.rcpt, failure.text)
             await self._bounce(r, data, failure.status, failure.text, failure.remote)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
+import time
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -80,6 +81,73 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
+class ConnectionPool:
+    """Idle SMTP sessions to MX hosts, reused for the next message to the same host
+    (as Postfix's connection cache does): a session costs a TCP and often a TLS
+    handshake, more than the transaction itself. Sessions idle longer than
+    ``idle_seconds`` are closed, well before remote servers time them out."""
+
+    def __init__(self, idle_seconds: float = 5.0) -> None:
+        self.idle_seconds = idle_seconds
+        self._idle: dict[tuple[str, str, bool], list[tuple[aiosmtplib.SMTP, float]]] = {}
+
+    def take(self, key: tuple[str, str, bool]) -> aiosmtplib.SMTP | None:
+        sessions = self._idle.get(key, [])
+        now = time.monotonic()
+        while sessions:
+            client, since = sessions.pop()
+            if client.is_connected and now - since < self.idle_seconds:
+                return client
+            client.close()
+        return None
+
+    def give(self, key: tuple[str, str, bool], client: aiosmtplib.SMTP) -> None:
+        self._idle.setdefault(key, []).append((client, time.monotonic()))
+
+    async def expire(self) -> None:
+        """Close sessions idle too long (called by the delivery loop now and then)."""
+        now = time.monotonic()
+        expired = []
+        # Sorted out before any await, so no attempt can take a session being closed.
+        for key, sessions in self._idle.items():
+            fresh = [(c, t) for c, t in sessions if c.is_connected and now - t < self.idle_seconds]
+            expired += [c for c, t in sessions if (c, t) not in fresh]
+            self._idle[key] = fresh
+        for client in expired:
+            await _quit(client)
+
+    async def close(self) -> None:
+        sessions = [client for group in self._idle.values() for client, _ in group]
+        self._idle.clear()
+        for client in sessions:
+            await _quit(client)
+
+
+async def _reuse(
+    pool: ConnectionPool | None,
+    key: tuple[str, str, bool],
+    mail_from: str,
+    rcpt: str,
+    data: bytes,
+    host: str,
+) -> Delivered | None:
+    """Deliver over an idle session if there is one; None if there is none or it died
+    before answering (the caller then opens a fresh one)."""
+    client = pool.take(key) if pool else None
+    if client is None or pool is None:
+        return None
+    try:
+        result = await _transaction(client, mail_from, rcpt, data, host)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
+        client.close()
+        return None
+    except BaseException:
+        await _quit(client)
+        raise
+    pool.give(key, client)
+    return result
+
+
 async def _try_host(
     settings: Settings,
     host: str,
@@ -88,7 +156,12 @@ async def _try_host(
     rcpt: str,
     data: bytes,
     use_starttls: bool,
+    pool: ConnectionPool | None = None,
 ) -> Delivered:
+    key = (host, address, use_starttls)
+    reused = await _reuse(pool, key, mail_from, rcpt, data, host)
+    if reused is not None:
+        return reused
     outbound = settings.mail.outbound
     client = aiosmtplib.SMTP(
         hostname=address,
@@ -102,9 +175,15 @@ async def _try_host(
         await client.ehlo()
         if use_starttls and client.supports_extension("starttls"):
             await client.starttls(server_hostname=host, tls_context=_opportunistic_context())
-        return await _transaction(client, mail_from, rcpt, data, host)
-    finally:
+        result = await _transaction(client, mail_from, rcpt, data, host)
+    except BaseException:
         await _quit(client)
+        raise
+    if pool is None:
+        await _quit(client)
+    else:
+        pool.give(key, client)
+    return result
 
 
 async def deliver_direct(
@@ -113,6 +192,7 @@ async def deliver_direct(
     mail_from: str,
     rcpt: str,
     data: bytes,
+    pool: ConnectionPool | None = None,
 ) -> Delivered:
     domain = rcpt.rpartition("@")[2].lower()
     hosts = await mx_hosts(resolver, domain)
@@ -122,7 +202,7 @@ async def deliver_direct(
             for use_starttls in (True, False):
                 try:
                     return await _try_host(
-                        settings, host, address, mail_from, rcpt, data, use_starttls
+                        settings, host, address, mail_from, rcpt, data, use_starttls, pool
                     )
                 except PermanentFailure:
                     raise
@@ -187,7 +267,8 @@ async def deliver(
     mail_from: str,
     rcpt: str,
     data: bytes,
+    pool: ConnectionPool | None = None,
 ) -> Delivered:
     if settings.mail.smarthost.host:
         return await deliver_smarthost(settings, mail_from, rcpt, data)
-    return await deliver_direct(settings, resolver, mail_from, rcpt, data)
+    return await deliver_direct(settings, resolver, mail_from, rcpt, data, pool)
