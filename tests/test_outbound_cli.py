@@ -74,3 +74,24 @@ def test_configuration_reference_is_current() -> None:
 
     docs = Path(__file__).parent.parent / "docs" / "configuration.md"
     assert docs.read_text() == reference(), "run: tidings config docs > docs/configuration.md"
+
+
+def test_config_show_renders_mail_tables_as_toml_with_the_password_hidden(
+    tmp_path: Path, dns_server: DnsServer
+) -> None:
+    import tomllib
+
+    config = write_config(
+        tmp_path,
+        dns_server,
+        25,
+        '\n[mail.smarthost]\nhost = "smtp.provider.example"\nusername = "me"\n'
+        'password = "hunter2"\n',
+    )
+    shown = tidings(config, "config", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert "hunter2" not in shown.stdout
+    data = tomllib.loads(shown.stdout)
+    assert data["mail"]["smarthost"]["host"] == "smtp.provider.example"
+    assert data["mail"]["smarthost"]["password"] == "**********"
+    assert data["mail"]["outbound"]["remote_smtp_port"] == 25
