@@ -157,7 +157,8 @@ def test_remote_down_is_retried_until_it_comes_back(
 ) -> None:
     config, settings = outbound_env
     remote.stop()
-    serve("outbound", config).start()
+    service = serve("outbound", config)
+    service.start()
     queue = OutboundQueue(settings)
     queue_id = queue.enqueue(SENDER, ["bob@remote.test"], message("bob@remote.test"))
     entry = wait_for(
@@ -170,6 +171,7 @@ def test_remote_down_is_retried_until_it_comes_back(
     wait_for(lambda: not queue.list(), what="queue to empty")
     assert len(remote.sink.received) == 1
     assert inbox(settings, SENDER) == []  # no bounce, no delay warning
+    assert service.stop() == 0  # SIGTERM: a clean stop
 
 
 def test_550_bounces_at_once_with_a_dsn(
