@@ -80,6 +80,11 @@ def test_smarthost_with_auth_carries_the_mail(
     assert received.login == "relayuser"
     assert b"DKIM-Signature:" in received.content
     wait_for(lambda: not queue.list(), what="queue to empty")
+    # The next message rides the same logged-in session.
+    queue.enqueue(SENDER, ["yann@far.test"], message("yann@far.test", msgid="<m2@x>"))
+    wait_for(lambda: len(relay.sink.received) == 2, what="the second message")
+    assert relay.sink.received[1].peer == received.peer
+    assert relay.sink.received[1].login == "relayuser"
 
 
 def test_smarthost_refusing_login_keeps_the_mail_queued(

@@ -224,9 +224,17 @@ async def deliver_direct(
 
 
 async def deliver_smarthost(
-    settings: Settings, mail_from: str, rcpt: str, data: bytes
+    settings: Settings,
+    mail_from: str,
+    rcpt: str,
+    data: bytes,
+    pool: ConnectionPool | None = None,
 ) -> Delivered:
     relay = settings.mail.smarthost
+    key = (relay.host, f"smarthost:{relay.port}", relay.tls != "none")
+    reused = await _reuse(pool, key, mail_from, rcpt, data, relay.host)
+    if reused is not None:
+        return reused
     context = client_context(settings) if relay.tls != "none" else None
     client = aiosmtplib.SMTP(
         hostname=relay.host,
@@ -254,11 +262,18 @@ async def deliver_smarthost(
                 raise TemporaryFailure(
                     "4.7.0", f"smarthost refused login: {exc.code} {exc.message}", relay.host
                 ) from exc
-        return await _transaction(client, mail_from, rcpt, data, relay.host)
+        result = await _transaction(client, mail_from, rcpt, data, relay.host)
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-        raise TemporaryFailure("4.4.2", f"smarthost {relay.host}: {exc}", relay.host) from exc
-    finally:
         await _quit(client)
+        raise TemporaryFailure("4.4.2", f"smarthost {relay.host}: {exc}", relay.host) from exc
+    except BaseException:
+        await _quit(client)
+        raise
+    if pool is None:
+        await _quit(client)
+    else:
+        pool.give(key, client)  # logged in already: the next message skips AUTH too
+    return result
 
 
 async def deliver(
@@ -270,5 +285,5 @@ async def deliver(
     pool: ConnectionPool | None = None,
 ) -> Delivered:
     if settings.mail.smarthost.host:
-        return await deliver_smarthost(settings, mail_from, rcpt, data)
+        return await deliver_smarthost(settings, mail_from, rcpt, data, pool)
     return await deliver_direct(settings, resolver, mail_from, rcpt, data, pool)
