@@ -102,3 +102,36 @@ def test_smarthost_refusing_login_keeps_the_mail_queued(
     assert "535" in entry.last_error
     assert relay.sink.received == []
     assert inbox(settings, SENDER) == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smarthost_over_implicit_tls(
+    tmp_path: Path, dns_server: DnsServer, serve: type[ServiceProcess]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", hostname="mail.example.test")
+    ensure_tls(settings)
+    relay = RemoteSmtp(
+        host="127.0.0.1",
+        ssl_context=server_context(settings),  # TLS from the first byte (port 465 style)
+        auth_required=True,
+        auth_require_tls=False,  # aiosmtpd only knows STARTTLS as "TLS"; the socket is TLS
+        authenticator=authenticator,
+    )
+    relay.start()
+    try:
+        config = write_config(
+            tmp_path,
+            dns_server,
+            25,
+            f'\n[mail.smarthost]\nhost = "127.0.0.1"\nport = {relay.port}\ntls = "implicit"\n'
+            'username = "relayuser"\npassword = "relay secret"\n',
+        )
+        serve("outbound", config).start()
+        OutboundQueue(load_settings(config)).enqueue(
+            SENDER, ["zoe@far.test"], message("zoe@far.test")
+        )
+        (received,) = wait_for(lambda: relay.sink.received, what="the relay to get it")
+    finally:
+        relay.stop()
+    assert received.rcpt_tos == ["zoe@far.test"]
+    assert received.login == "relayuser"
