@@ -95,3 +95,36 @@ def test_config_show_renders_mail_tables_as_toml_with_the_password_hidden(
     assert data["mail"]["smarthost"]["host"] == "smtp.provider.example"
     assert data["mail"]["smarthost"]["password"] == "**********"
     assert data["mail"]["outbound"]["remote_smtp_port"] == 25
+
+
+def test_tidings_up_runs_outbound_next_to_web(tmp_path: Path, dns_server: DnsServer) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from conftest import free_port
+
+    web_port = free_port()
+    config = write_config(tmp_path, dns_server, 25, f'\n[listen]\nweb = "127.0.0.1:{web_port}"\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tidings", "--config", str(config), "up", "web", "outbound"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if line.strip() == "ready":
+                break
+        assert "  outbound (no listener)" in lines, lines
+        status = httpx.get(f"http://127.0.0.1:{web_port}/status", timeout=10)
+        assert status.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
+    assert code == 0
