@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, SRV, TXT, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, SRV, TXT, A, DNSLabel, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 REMOTE_IP = "127.0.0.2"
@@ -65,6 +65,8 @@ class Zone(BaseResolver):  # type: ignore[misc]
             return SRV(priority, weight, port, target)
         if rtype == "CNAME":
             return CNAME(value)
+        if rtype == "PTR":
+            return PTR(value)
         raise ValueError(rtype)
 
     def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:

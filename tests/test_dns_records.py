@@ -88,6 +88,9 @@ def publish_all(config: Path, dns_server: DnsServer) -> list[Record]:
     wanted = records(settings, ensure_keys(settings))
     for record in wanted:
         publish(dns_server, record)
+    # What `tidings dns` can only advise: the host's address and its reverse.
+    dns_server.zone.add("mail.example.test", "A", "192.0.2.25")
+    dns_server.zone.add("25.2.0.192.in-addr.arpa", "PTR", "mail.example.test.")
     return wanted
 
 
@@ -95,7 +98,8 @@ def test_doctor_is_happy_with_the_records_it_asked_for(config: Path, dns_server:
     wanted = publish_all(config, dns_server)
     result = tidings(config, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok     ") == len(wanted)
+    assert result.stdout.count("ok     ") == len(wanted) + 2  # + address and PTR
+    assert "PTR of 192.0.2.25 ok" in result.stdout
     assert "DNS is in order" in result.stdout
 
 
@@ -137,3 +141,17 @@ def test_doctor_with_nothing_published_fails(config: Path) -> None:
     result = tidings(config, "doctor")
     assert result.returncode == 1
     assert "example.test does not exist in DNS; publish: 10 mail.example.test." in result.stdout
+
+
+def test_doctor_flags_a_missing_or_wrong_ptr(config: Path, dns_server: DnsServer) -> None:
+    publish_all(config, dns_server)
+    dns_server.zone.remove("25.2.0.192.in-addr.arpa")
+    dns_server.zone.add("25.2.0.192.in-addr.arpa", "PTR", "dsl-192-0-2-25.isp.example.")
+    result = tidings(config, "doctor")
+    assert result.returncode == 1
+    assert "the PTR of 192.0.2.25 is not mail.example.test (dsl-192-0-2-25.isp.example.)" in (
+        result.stdout
+    )
+    dns_server.zone.remove("mail.example.test")
+    result = tidings(config, "doctor")
+    assert "mail.example.test has no A or AAAA record" in result.stdout

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
+import dns.reversename
 
 from tidings.core.config import Settings
 from tidings.mail.dkim import DkimKeys, txt_records
@@ -220,6 +221,40 @@ def _check_one(resolver: dns.resolver.Resolver, record: Record) -> Finding:
     return Finding(record, True, f"{record.name} TXT ok")
 
 
+def _check_host(resolver: dns.resolver.Resolver, host: str) -> list[Finding]:
+    """The mail host's own address, and the PTR of each address pointing back to it
+    (large receivers reject mail from an address without a matching PTR)."""
+    record = Record(host, "A", "<public address>", "the mail host's address")
+    found: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        values = _lookup(resolver, host, rdtype)
+        if isinstance(values, list):
+            found += values
+    if not found:
+        return [
+            Finding(record, False, f"{host} has no A or AAAA record: publish the public address")
+        ]
+    findings = [Finding(record, True, f"{host} A/AAAA ok ({', '.join(found)})")]
+    for address in found:
+        reverse = dns.reversename.from_address(address).to_text().rstrip(".")
+        ptr = Record(reverse, "PTR", f"{host}.", "reverse DNS of the mail host")
+        names = _lookup(resolver, reverse, "PTR")
+        if isinstance(names, str) or host not in {n.rstrip(".").lower() for n in names}:
+            shown = names if isinstance(names, str) else ", ".join(names)
+            findings.append(
+                Finding(
+                    ptr,
+                    False,
+                    f"the PTR of {address} is not {host} ({shown}): ask your ISP or "
+                    "hosting provider to set it",
+                )
+            )
+        else:
+            findings.append(Finding(ptr, True, f"PTR of {address} ok"))
+    return findings
+
+
 def check(settings: Settings, keys: DkimKeys) -> list[Finding]:
     resolver = make_sync_resolver(settings)
-    return [_check_one(resolver, record) for record in records(settings, keys)]
+    findings = [_check_one(resolver, record) for record in records(settings, keys)]
+    return findings + _check_host(resolver, settings.hostname)
