@@ -387,3 +387,30 @@ def test_sessions_are_reused_and_a_dead_one_is_replaced(
     wait_for(lambda: len(remote.sink.received) == 6, what="delivery after the restart")
     assert remote.sink.received[5].peer != remote.sink.received[0].peer
     assert inbox(settings, SENDER) == []
+
+
+def test_broken_starttls_falls_back_to_plaintext(
+    tmp_path: Path, dns_server: DnsServer, serve: type[ServiceProcess]
+) -> None:
+    import ssl
+
+    # The remote offers STARTTLS but no cipher a client can agree on: the handshake
+    # always fails. Opportunistic TLS must then deliver in plaintext, not never.
+    tls_settings = Settings(data_dir=tmp_path / "remote-tls", hostname="mx.remote.test")
+    ensure_tls(tls_settings)
+    broken = server_context(tls_settings)
+    broken.maximum_version = ssl.TLSVersion.TLSv1_2
+    broken.set_ciphers("NULL")
+    remote = RemoteSmtp(tls_context=broken)
+    remote.start()
+    try:
+        remote_domain(dns_server)
+        config = write_config(tmp_path, dns_server, remote.port)
+        serve("outbound", config).start()
+        queue = OutboundQueue(load_settings(config))
+        queue.enqueue(SENDER, ["bob@remote.test"], message("bob@remote.test"))
+        (received,) = wait_for(lambda: remote.sink.received, what="plaintext delivery")
+    finally:
+        remote.stop()
+    assert not received.tls
+    assert received.rcpt_tos == ["bob@remote.test"]

@@ -31,6 +31,11 @@ log = logging.getLogger("tidings.outbound")
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 
 
+class StartTLSFailed(Exception):
+    """The remote offered STARTTLS but the handshake failed (however aiosmtplib
+    reports it: reset, SSL error, disconnect)."""
+
+
 @dataclass(frozen=True)
 class Delivered:
     remote: str  # the host that accepted, for logs and the queue's history
@@ -174,7 +179,10 @@ async def _try_host(
     try:
         await client.ehlo()
         if use_starttls and client.supports_extension("starttls"):
-            await client.starttls(server_hostname=host, tls_context=_opportunistic_context())
+            try:
+                await client.starttls(server_hostname=host, tls_context=_opportunistic_context())
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                raise StartTLSFailed(str(exc) or type(exc).__name__) from exc
         result = await _transaction(client, mail_from, rcpt, data, host)
     except BaseException:
         await _quit(client)
@@ -209,7 +217,7 @@ async def deliver_direct(
                 except TemporaryFailure as exc:
                     last = exc  # a 4xx: the next MX may do better
                     break
-                except ssl.SSLError as exc:
+                except StartTLSFailed as exc:
                     # A broken TLS stack at the remote must not block mail for good:
                     # like Postfix, try the same host once more in plaintext.
                     log.info("STARTTLS with %s [%s] failed (%s); plaintext", host, address, exc)
