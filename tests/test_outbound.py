@@ -414,3 +414,27 @@ def test_broken_starttls_falls_back_to_plaintext(
         remote.stop()
     assert not received.tls
     assert received.rcpt_tos == ["bob@remote.test"]
+
+
+def test_a_bounce_that_cannot_be_stored_is_kept_and_retried(
+    outbound_env: tuple[Path, Settings], remote: RemoteSmtp, serve: type[ServiceProcess]
+) -> None:
+    config, settings = outbound_env
+    remote.sink.reject_rcpt["nobody@remote.test"] = "550 5.1.1 no such user"
+    # The sender's mailbox path is blocked by a plain file: storing the DSN fails.
+    blocker = user_root(settings.data_dir / "mail", SENDER)
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a Maildir")
+    serve("outbound", config).start()
+    queue = OutboundQueue(settings)
+    queue.enqueue(SENDER, ["nobody@remote.test"], message("nobody@remote.test"))
+    (entry,) = wait_for(
+        lambda: [e for e in queue.list() if "internal error" in e.last_error],
+        what="the failure to be recorded",
+    )
+    assert entry.next_attempt > entry.queued_at  # postponed, not spinning
+    blocker.unlink()
+    (report,) = wait_for(lambda: inbox(settings, SENDER), what="the bounce, stored at last")
+    _, per_recipient = delivery_status(report)
+    assert per_recipient["Status"] == "5.1.1"
+    wait_for(lambda: not queue.list(), what="queue to empty")

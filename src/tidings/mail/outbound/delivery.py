@@ -110,6 +110,20 @@ class Deliverer:
 
     # -- one attempt ----------------------------------------------------------
     async def _attempt(self, r: Recipient) -> None:
+        try:
+            await self._attempt_once(r)
+        except Exception as exc:
+            # E.g. the disk is full while writing a bounce: keep the row, but not due
+            # at once, or the loop would spin on the same failure.
+            log.exception("queue %s to %s: could not record the outcome", r.message_id, r.rcpt)
+            attempts = r.attempts + 1
+            next_at = time.time() + retry_delay(self.settings.mail.outbound, attempts)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(
+                    self.store.postpone, r.id, attempts, next_at, f"internal error: {exc!r}"
+                )
+
+    async def _attempt_once(self, r: Recipient) -> None:
         data = await asyncio.to_thread(self.store.data, r.message_id)
         if data is None:  # deleted by the operator meanwhile
             return
