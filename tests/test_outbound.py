@@ -438,3 +438,29 @@ def test_a_bounce_that_cannot_be_stored_is_kept_and_retried(
     _, per_recipient = delivery_status(report)
     assert per_recipient["Status"] == "5.1.1"
     wait_for(lambda: not queue.list(), what="queue to empty")
+
+
+def test_a_server_that_only_knows_helo_still_gets_mail(
+    outbound_env: tuple[Path, Settings], remote: RemoteSmtp, serve: type[ServiceProcess]
+) -> None:
+    from outbound_support import Sink
+
+    class HeloOnly(Sink):
+        async def handle_EHLO(
+            self,
+            server: object,
+            session: object,
+            envelope: object,
+            hostname: str,
+            responses: list[str],
+        ) -> list[str]:
+            return ["502 5.5.1 EHLO not implemented"]
+
+    config, settings = outbound_env
+    remote.stop()
+    remote.sink = HeloOnly()
+    remote.start()
+    serve("outbound", config).start()
+    OutboundQueue(settings).enqueue(SENDER, ["bob@remote.test"], message("bob@remote.test"))
+    (received,) = wait_for(lambda: remote.sink.received, what="delivery after HELO")
+    assert received.rcpt_tos == ["bob@remote.test"]

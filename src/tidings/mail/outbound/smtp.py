@@ -177,7 +177,10 @@ async def _try_host(
     )
     await client.connect()
     try:
-        await client.ehlo()
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()  # RFC 5321 §3.2: an old server that only knows HELO
         if use_starttls and client.supports_extension("starttls"):
             try:
                 await client.starttls(server_hostname=host, tls_context=_opportunistic_context())
