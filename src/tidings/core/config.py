@@ -118,6 +118,8 @@ class Auth(Section):
 
 
 class Log(Section):
+    """Logging to stderr (journald on the appliance)."""
+
     format: Literal["text", "json"] = Field(
         "text", description="`text` for people, `json` for log collectors (one object a line)."
     )

@@ -39,5 +39,5 @@ def setup_logging(fmt: str = "text", level: str = "info") -> None:
     root.setLevel(level.upper())
     # Third-party chatter stays at warning unless we ask for debug.
     if level != "debug":
-        for noisy in ("hypercorn.access", "alembic", "mail.log", "asyncio"):
+        for noisy in ("hypercorn.access", "alembic", "mail.log", "asyncio", "httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
-from tidings.core.db import migrate
+from tidings.core.db import Database, migrate
 from tidings.core.services import SERVICES
 from tidings.core.tls import ensure_tls
 
@@ -93,7 +94,9 @@ def _endpoint_lines(settings: Settings) -> list[str]:
     return lines
 
 
-async def _up(settings: Settings, cli_args: Sequence[str], names: Sequence[str]) -> int:
+async def _up(
+    settings: Settings, cli_args: Sequence[str], names: Sequence[str], has_users: bool
+) -> int:
     children: list[Child] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -134,6 +137,12 @@ async def _up(settings: Settings, cli_args: Sequence[str], names: Sequence[str])
                 raise StartFailed(f"services not ready after {START_TIMEOUT_SECONDS} s")
             starting.result()  # raises StartFailed
             print("tidings is up:", *_endpoint_lines(settings), sep="\n", flush=True)
+            if not has_users:
+                print(
+                    "no accounts yet; create one with: tidings user add you@"
+                    f"{settings.domain} --admin",
+                    flush=True,
+                )
             print("ready", flush=True)
             # Run until asked to stop, or until a child dies (then stop the rest).
             exits: dict[asyncio.Future[Any], Child] = {
@@ -168,4 +177,7 @@ def up(settings: Settings, cli_args: Sequence[str], names: Sequence[str] | None 
     # Done once here so the children do not all race to migrate or mint certificates.
     migrate(settings)
     ensure_tls(settings)
-    return asyncio.run(_up(settings, cli_args, chosen))
+    db = Database(settings)
+    has_users = Accounts(db).count_users() > 0
+    db.close()
+    return asyncio.run(_up(settings, cli_args, chosen, has_users))
