@@ -58,6 +58,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("web", "http"),),
             "web UI and the status page of the whole box",
         ),
+        ServiceSpec(
+            "mail-api",
+            "tidings.mail.api.service:main",
+            (Endpoint("mail_api", "http"),),
+            "mail REST API: what the web UI, MCP and scripts use",
+        ),
     )
 }
 

@@ -402,3 +402,57 @@ class MailIndex:
             (address, *ids, *ids),
         )
         return [self._row(r) for r in rows]
+
+    # -- lookups for the REST API ------------------------------------------------
+    def get(self, address: str, row_id: int) -> IndexedMessage | None:
+        """One row, only if it belongs to ``address``."""
+        row = (
+            self._connect()
+            .execute("SELECT * FROM message WHERE id = ? AND address = ?", (row_id, address))
+            .fetchone()
+        )
+        return self._row(row) if row else None
+
+    def by_key(self, address: str, folder: str, key: str) -> IndexedMessage | None:
+        row = (
+            self._connect()
+            .execute(
+                "SELECT * FROM message WHERE address = ? AND folder = ? AND key = ?",
+                (address, folder, key),
+            )
+            .fetchone()
+        )
+        return self._row(row) if row else None
+
+    def find(
+        self,
+        address: str,
+        folder: str,
+        *,
+        unread: bool | None,
+        sender: str | None,
+        since: float | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[IndexedMessage], int]:
+        """A folder filtered by read state, sender text and date; newest first."""
+        where = ["address = ?", "folder = ?"]
+        params: list[object] = [address, folder]
+        if unread is not None:
+            seen = "(' ' || flags || ' ') LIKE '% \\Seen %'"
+            where.append(f"NOT {seen}" if unread else seen)
+        if sender:
+            where.append("sender LIKE ? ESCAPE '\\'")
+            escaped = sender.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if since is not None:
+            where.append("date >= ?")
+            params.append(since)
+        clause = " AND ".join(where)
+        conn = self._connect()
+        total = conn.execute(f"SELECT count(*) FROM message WHERE {clause}", params).fetchone()[0]  # noqa: S608
+        rows = conn.execute(
+            f"SELECT * FROM message WHERE {clause} ORDER BY date DESC, id DESC LIMIT ? OFFSET ?",  # noqa: S608
+            [*params, limit, offset],
+        )
+        return [self._row(r) for r in rows], total

@@ -27,9 +27,10 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from pymap.backend.maildir.flags import MaildirFlags
 from pymap.backend.maildir.io import FileWriteable
@@ -402,3 +403,100 @@ class MailStore:
         if found is None:
             raise KeyError(key)
         return (path / found[0] / found[1]).read_bytes()
+
+    # -- changes made through the REST API ----------------------------------------
+    #: IMAP system flags and their Maildir info letters (cr.yp.to/proto/maildir.html).
+    FLAG_LETTERS: ClassVar[dict[str, str]] = {
+        "\\Draft": "D",
+        "\\Flagged": "F",
+        "\\Answered": "R",
+        "\\Seen": "S",
+        "\\Deleted": "T",
+    }
+
+    def get(self, address: str, message_id: int) -> IndexedMessage | None:
+        """One message of ``address`` by its index id (None if not theirs or gone)."""
+        return self.index.get(address.lower(), message_id)
+
+    def find_messages(
+        self,
+        address: str,
+        folder: str = "INBOX",
+        *,
+        unread: bool | None = None,
+        sender: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> MessagePage:
+        """A page of a folder with filters (read state, sender text, date)."""
+        address = address.lower()
+        if folder not in self.folder_names(address):
+            raise KeyError(folder)
+        self.sync_folder(address, folder)
+        messages, total = self.index.find(
+            address, folder, unread=unread, sender=sender, since=since, limit=limit, offset=offset
+        )
+        return MessagePage(messages, total)
+
+    def _locate(self, address: str, message: IndexedMessage) -> Path:
+        folder = folder_path(user_root(self.mail_dir, address), message.folder)
+        found = _scan(folder).get(message.key)
+        if found is None:
+            raise KeyError(message.key)
+        return folder / found[0] / found[1]
+
+    def set_flags(
+        self, address: str, message: IndexedMessage, *, add: Iterable[str], remove: Iterable[str]
+    ) -> IndexedMessage:
+        """Change system flags by renaming the file, as Dovecot and pymap do."""
+        address = address.lower()
+        path = self._locate(address, message)
+        letters = set(_info(path.name)[2:]) if _info(path.name).startswith("2,") else set()
+        letters |= {self.FLAG_LETTERS[f] for f in add}
+        letters -= {self.FLAG_LETTERS[f] for f in remove}
+        target = path.parent.parent / "cur" / f"{message.key}:2,{''.join(sorted(letters))}"
+        if target != path:
+            path.rename(target)
+            _fsync_dir(target.parent)
+            if path.parent != target.parent:
+                _fsync_dir(path.parent)
+        self.sync_folder(address, message.folder)
+        updated = self.index.get(address, message.id)
+        if updated is None:
+            raise KeyError(message.key)
+        return updated
+
+    def move(self, address: str, message: IndexedMessage, folder: str) -> IndexedMessage:
+        """Move to another folder: durable copy first, then remove the original, so a
+        crash in between leaves a duplicate, never a loss."""
+        address = address.lower()
+        if folder not in self.folder_names(address):
+            raise KeyError(folder)
+        source = self._locate(address, message)
+        info = _info(source.name)
+        letters = info[2:] if info.startswith("2,") else ""
+        copied = write_message(
+            folder_path(user_root(self.mail_dir, address), folder),
+            source.read_bytes(),
+            flags=letters,
+        )
+        source.unlink()
+        _fsync_dir(source.parent)
+        self.sync_folder(address, message.folder)
+        self.sync_folder(address, folder)
+        moved = self.index.by_key(address, folder, copied.name.split(":", 1)[0])
+        if moved is None:
+            raise KeyError(copied.name)
+        return moved
+
+    def delete(self, address: str, message: IndexedMessage, *, permanent: bool = False) -> None:
+        """Into Trash; for good if already there or ``permanent``."""
+        address = address.lower()
+        if permanent or message.folder == "Trash":
+            path = self._locate(address, message)
+            path.unlink()
+            _fsync_dir(path.parent)
+            self.sync_folder(address, message.folder)
+        else:
+            self.move(address, message, "Trash")
