@@ -77,6 +77,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (),  # listens on nothing: it only connects out
             "delivers the outgoing mail queue (MX or smarthost), retries, bounces",
         ),
+        ServiceSpec(
+            "mail-api",
+            "tidings.mail.api.service:main",
+            (Endpoint("mail_api", "http"),),
+            "mail REST API: what the web UI, MCP and scripts use",
+        ),
     )
 }
 
