@@ -58,6 +58,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("web", "http"),),
             "web UI and the status page of the whole box",
         ),
+        ServiceSpec(
+            "imap",
+            "tidings.mail.imap:main",
+            (Endpoint("imap", "imap"), Endpoint("imaps", "imap")),
+            "IMAP (STARTTLS and implicit TLS) on the users' Maildirs",
+        ),
     )
 }
 

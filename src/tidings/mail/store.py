@@ -178,6 +178,16 @@ def _info(name: str) -> str:
     return name.split(":", 1)[1] if ":" in name else ""
 
 
+def _arrival_order(key: str) -> tuple[int, int, str]:
+    """Sort Maildir names by their time (``1700000000.M12345P...``): UIDs must grow in
+    arrival order, and the microseconds are not zero-padded."""
+    seconds, _, rest = key.partition(".")
+    micros = rest[1:].split("P", 1)[0] if rest.startswith("M") else ""
+    if seconds.isdigit() and micros.isdigit():
+        return int(seconds), int(micros), key
+    return (int(seconds) if seconds.isdigit() else 0), 0, key
+
+
 def assign_uids(folder: Path, files: dict[str, tuple[str, str]]) -> dict[str, int]:
     """``key → UID`` for ``files``, giving the next UIDs to files the uidlist lacks.
 
@@ -192,7 +202,7 @@ def assign_uids(folder: Path, files: dict[str, tuple[str, str]]) -> dict[str, in
     with uidlist_lock(folder):
         uidlist = UidList.file_read(path)
         known = {record.key: record.uid for record in uidlist.records}
-        missing = sorted(key for key in files if key not in known)
+        missing = sorted((key for key in files if key not in known), key=_arrival_order)
         if missing:
             for key in missing:
                 fields = {

@@ -1,0 +1,417 @@
+"""pymap's maildir backend, fitted to tidings.
+
+We keep pymap's IMAP protocol engine and its Maildir/``dovecot-uidlist`` code, and
+replace or extend, through its own interfaces and by subclassing:
+
+* **login** — :class:`TidingsLogin` checks passwords with :class:`Accounts` (argon2,
+  shared throttling) instead of pymap's users/passwords files;
+* **sessions** — each user gets exactly their own Maildir (``mail/<domain>/<local>``);
+* **SPECIAL-USE** (RFC 6154) — attributes on LIST and the capability;
+* **IDLE** — wakes as soon as a folder's ``new/``, ``cur/`` or uidlist changes (a
+  delivery by the SMTP process), instead of rescanning every message each second;
+* **the index** — folders changed by a command are marked, and
+  :class:`TidingsConnectionState` brings their index rows in step (through
+  :class:`MailStore`) before the command's tagged OK is sent;
+* **STARTTLS before LOGIN** — also from loopback, which pymap exempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from argparse import Namespace
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from mailbox import MaildirMessage
+from pathlib import Path
+from ssl import SSLContext
+from typing import Any
+
+from pymap.backend.maildir import Config as MaildirConfig
+from pymap.backend.maildir import FilterSet
+from pymap.backend.maildir import Session as MaildirSession
+from pymap.backend.maildir.io import FileWriteable
+from pymap.backend.maildir.layout import MaildirLayout
+from pymap.backend.maildir.mailbox import MailboxData, MailboxSet, Maildir, Message
+from pymap.backend.maildir.uidlist import Record, UidList
+from pymap.concurrent import Event
+from pymap.config import BackendCapability
+from pymap.context import socket_info
+from pymap.exceptions import AuthorizationFailure, InvalidAuth, NotAllowedError, ResponseError
+from pymap.flags import FlagOp
+from pymap.imap.state import ConnectionState
+from pymap.interfaces.login import IdentityInterface, LoginInterface
+from pymap.interfaces.message import CachedMessage
+from pymap.parsing.command import Command
+from pymap.parsing.message import AppendMessage
+from pymap.parsing.response import CommandResponse, ResponseCode, ResponseNo, ResponseOk
+from pymap.parsing.specials import ObjectId
+from pymap.parsing.specials.flag import Flag
+from pymap.selected import SelectedMailbox
+from pymap.token import AllTokens
+from pymap.user import UserMetadata
+from pysasl import SASLAuth
+from pysasl.creds.server import ServerCredentials
+from pysasl.hashing import BuiltinHash
+
+from tidings import __version__
+from tidings.core.accounts import Accounts, AuthFailed, Throttled
+from tidings.core.config import Settings
+from tidings.mail.maildir import SPECIAL_FOLDERS
+from tidings.mail.store import MailStore, durable_file_write
+
+#: How often an IDLE connection looks at its folder's directories (a few stat calls).
+IDLE_POLL_SECONDS = 0.1
+
+# pymap renames a temporary file from /tmp over dovecot-uidlist (EXDEV across
+# filesystems, never fsynced); every pymap metadata write goes through ours instead.
+FileWriteable.file_write = durable_file_write  # type: ignore[method-assign,assignment]
+
+
+class ChangedFolders:
+    """Folders a session changed since the index was last brought in step."""
+
+    def __init__(self) -> None:
+        self.folders: set[str] = set()
+        self.everything = False
+
+    def take(self) -> tuple[bool, set[str]]:
+        everything, folders = self.everything, self.folders
+        self.everything, self.folders = False, set()
+        return everything, folders
+
+
+class TidingsConfig(MaildirConfig):
+    """pymap's settings, from ours; one per listener (STARTTLS or implicit TLS)."""
+
+    def __init__(self, settings: Settings, ssl_context: SSLContext, *, starttls: bool) -> None:
+        args = Namespace(passlib_cfg=None, proxy_protocol=None, debug=False)
+        super().__init__(
+            args,
+            host=None,
+            port=0,
+            base_dir=str(settings.data_dir / "mail"),
+            layout="++",
+            colon=None,
+            ssl_context=ssl_context,
+            tls_enabled=starttls,
+            hash_context=BuiltinHash(),
+            reject_dnsbl=False,
+            invalid_user_sleep=0.0,  # Accounts does constant-time checks and throttling
+            max_append_len=64 * 1024 * 1024,
+        )
+        self.settings = settings
+
+    @property
+    def backend_capability(self) -> BackendCapability:
+        return BackendCapability(
+            idle=True, object_id=True, multi_append=True, custom=[b"SPECIAL-USE"]
+        )
+
+    @property
+    def tls_auth(self) -> SASLAuth:
+        # Only mechanisms that hand us the password: we verify argon2 hashes.
+        return SASLAuth.named([b"PLAIN", b"LOGIN"])
+
+    @property
+    def greeting(self) -> bytes:
+        return b"tidings IMAP ready on " + self.settings.hostname.encode("ascii")
+
+    @property
+    def id_response(self) -> dict[bytes, bytes]:
+        return {b"name": b"tidings", b"version": __version__.encode("ascii")}
+
+
+class _PasswordCapture:
+    """A pysasl identity that only records the secret the client sent, so we can check
+    it ourselves (argon2 in :class:`Accounts`) without reading pysasl's privates."""
+
+    def __init__(self, authcid: str) -> None:
+        self._authcid = authcid
+        self.secret: str | None = None
+
+    @property
+    def authcid(self) -> str:
+        return self._authcid
+
+    def compare_authcid(self, authcid: str) -> bool:
+        return authcid == self._authcid
+
+    def compare_secret(self, secret: str) -> bool:
+        self.secret = secret
+        return True
+
+    def get_clear_secret(self) -> str | None:
+        return None
+
+
+class LoginThrottled(ResponseError):
+    """Too many failed logins: RFC 5530 ``UNAVAILABLE``, with when to try again."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    def get_response(self, tag: bytes) -> ResponseNo:
+        text = f"Too many failed logins, try again in {self.retry_after} seconds."
+        return ResponseNo(tag, text.encode(), ResponseCode.of(b"UNAVAILABLE"))
+
+
+class TidingsLogin(LoginInterface):
+    def __init__(self, config: TidingsConfig, accounts: Accounts, store: MailStore) -> None:
+        super().__init__()
+        self.config = config
+        self.accounts = accounts
+        self.store = store
+        self._tokens = AllTokens(config)
+
+    @property
+    def tokens(self) -> AllTokens:
+        return self._tokens
+
+    async def authenticate(self, credentials: ServerCredentials) -> TidingsIdentity:
+        capture = _PasswordCapture(credentials.authcid)
+        if not credentials.verify(capture) or capture.secret is None:
+            raise InvalidAuth()
+        peer = socket_info.get().peername_str or ""
+        source = peer.rsplit(":", 1)[0].strip("[]") if peer else ""
+        try:
+            user = await asyncio.to_thread(
+                self.accounts.authenticate, credentials.authcid, capture.secret, source=source
+            )
+        except Throttled as exc:
+            raise LoginThrottled(exc.retry_after) from None
+        except AuthFailed:
+            raise InvalidAuth() from None
+        return TidingsIdentity(user.address, self.config, self.store)
+
+    async def authorize(self, authenticated: IdentityInterface, authzid: str) -> IdentityInterface:
+        if authzid and authzid.lower() != authenticated.name:
+            raise AuthorizationFailure()
+        return authenticated
+
+
+class TidingsIdentity(IdentityInterface):
+    def __init__(self, address: str, config: TidingsConfig, store: MailStore) -> None:
+        super().__init__()
+        self._address = address
+        self.config = config
+        self.store = store
+
+    @property
+    def name(self) -> str:
+        return self._address
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset()
+
+    async def new_token(self, *, expiration: datetime | None = None) -> str | None:
+        return None  # API tokens are made with `tidings token create`, not over IMAP
+
+    @asynccontextmanager
+    async def new_session(self) -> AsyncIterator[TidingsSession]:
+        root = await asyncio.to_thread(self.store.mailbox, self._address)
+        maildir = Maildir(str(root), create=False)
+        layout = MaildirLayout.get(str(root), "++", Maildir)
+        changed = ChangedFolders()
+        mailbox_set = TidingsMailboxSet(maildir, layout, changed)
+        yield TidingsSession(
+            self._address, self.config, mailbox_set, FilterSet(layout.path), changed
+        )
+
+    async def get(self) -> UserMetadata:
+        return UserMetadata(self.config, self._address)
+
+    async def set(self, metadata: UserMetadata) -> int | None:
+        raise NotAllowedError("Accounts are managed with the tidings command.")
+
+    async def delete(self) -> None:
+        raise NotAllowedError("Accounts are managed with the tidings command.")
+
+
+class TidingsSession(MaildirSession):
+    def __init__(
+        self,
+        owner: str,
+        config: TidingsConfig,
+        mailbox_set: TidingsMailboxSet,
+        filter_set: FilterSet,
+        changed: ChangedFolders,
+    ) -> None:
+        super().__init__(owner, config, mailbox_set, filter_set)
+        self.changed = changed
+
+    async def list_mailboxes(
+        self,
+        ref_name: str,
+        filter_: str,
+        subscribed: bool = False,
+        selected: SelectedMailbox | None = None,
+    ) -> tuple[Iterable[tuple[str, str | None, Sequence[bytes]]], SelectedMailbox | None]:
+        listed, updates = await super().list_mailboxes(ref_name, filter_, subscribed, selected)
+        with_special_use = []
+        for name, sep, attrs in listed:
+            special = SPECIAL_FOLDERS.get(name)
+            if special is not None:
+                attrs = [*attrs, special.lstrip("\\").encode()]
+            with_special_use.append((name, sep, attrs))
+        return with_special_use, updates
+
+
+class TidingsMailboxSet(MailboxSet):
+    def __init__(
+        self, maildir: Maildir, layout: MaildirLayout[Any], changed: ChangedFolders
+    ) -> None:
+        super().__init__(maildir, layout)
+        self.changed = changed
+        self._ours: dict[str, TidingsMailboxData] = {}
+
+    async def get_mailbox(self, name: str) -> MailboxData:
+        # pymap's own, but building our MailboxData (it has no factory to override).
+        if name == "INBOX":
+            maildir = self._inbox_maildir
+        else:
+            try:
+                maildir = self._layout.get_folder(name, self.delimiter)
+            except FileNotFoundError as exc:
+                raise KeyError(name) from exc
+        mbx = self._ours.get(name)
+        if mbx is None:
+            path = self._layout.get_path(name, self.delimiter)
+            async with UidList.with_init(path) as uidl:
+                mailbox_id = ObjectId(uidl.global_uid)
+            mbx = TidingsMailboxData(mailbox_id, maildir, path, name, self.changed)
+            self._ours[name] = mbx
+        return await mbx.reset()
+
+    async def add_mailbox(self, name: str) -> ObjectId:
+        self.changed.everything = True
+        return await super().add_mailbox(name)
+
+    async def delete_mailbox(self, name: str) -> None:
+        self.changed.everything = True
+        self._ours.pop(name, None)
+        await super().delete_mailbox(name)
+
+    async def rename_mailbox(self, before: str, after: str) -> None:
+        self.changed.everything = True
+        self._ours.clear()
+        await super().rename_mailbox(before, after)
+
+
+class TidingsMailboxData(MailboxData):
+    """Marks its folder changed after writes; wakes IDLE on changes on disk."""
+
+    def __init__(
+        self,
+        mailbox_id: ObjectId,
+        maildir: Maildir,
+        path: str,
+        name: str,
+        changed: ChangedFolders,
+    ) -> None:
+        super().__init__(mailbox_id, maildir, path)
+        self.name = name
+        self.changed = changed
+        self._watched = [Path(path, "new"), Path(path, "cur"), Path(UidList.get_file(path))]
+        self._seen: tuple[int, ...] = ()
+
+    def _fingerprint(self) -> tuple[int, ...]:
+        stamps = []
+        for path in self._watched:
+            try:
+                stamps.append(os.stat(path).st_mtime_ns)  # noqa: PTH116  (hot path)
+            except FileNotFoundError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    async def reset(self) -> MailboxData:
+        self._seen = self._fingerprint()
+        next_uid = self._next_uid
+        result = await super().reset()
+        if self._next_uid != next_uid:
+            self.changed.folders.add(self.name)  # UIDs given to new deliveries
+        return result
+
+    async def update_selected(
+        self, selected: SelectedMailbox, *, wait_on: Event | None = None
+    ) -> SelectedMailbox:
+        if wait_on is not None:
+            # Wait for the client's DONE or for any change on disk since the last scan
+            # (a delivery by another process, a flag set by another client).
+            while not wait_on.is_set() and self._fingerprint() == self._seen:
+                await wait_on.wait(timeout=IDLE_POLL_SECONDS)
+            if not wait_on.is_set():
+                await self.reset()
+        return await super().update_selected(selected)
+
+    async def append(self, append_msg: AppendMessage, *, recent: bool = False) -> Message:
+        self.changed.folders.add(self.name)
+        return await super().append(append_msg, recent=recent)
+
+    async def copy(self, uid: int, destination: MailboxData, *, recent: bool = False) -> int | None:
+        if not isinstance(destination, TidingsMailboxData):
+            return await super().copy(uid, destination, recent=recent)
+        self.changed.folders.add(destination.name)
+        # pymap 0.36.7 copies a metadata-only MaildirMessage: the copy is an empty
+        # file. Same steps as pymap's, but with the message's bytes.
+        async with UidList.with_read(self._path) as uidl:
+            try:
+                record = uidl.get(uid)
+            except KeyError:
+                return None
+        try:
+            original = self._maildir.get_message(record.key)
+        except (KeyError, FileNotFoundError):
+            return None
+        copy_msg = MaildirMessage(original)
+        copy_msg.set_subdir("new" if recent else "cur")
+        async with destination.messages_lock.write_lock():
+            dest_key = destination._maildir.add(copy_msg)
+            dest_filename = dest_key + ":" + copy_msg.get_info()
+        async with UidList.with_write(destination._path) as uidl:
+            new_record = Record(uidl.next_uid, record.fields, dest_filename)
+            uidl.next_uid += 1
+            uidl.set(new_record)
+        return new_record.uid
+
+    async def move(self, uid: int, destination: MailboxData, *, recent: bool = False) -> int | None:
+        self.changed.folders.add(self.name)
+        if isinstance(destination, TidingsMailboxData):
+            self.changed.folders.add(destination.name)
+        return await super().move(uid, destination, recent=recent)
+
+    async def update(
+        self, uid: int, cached_msg: CachedMessage, flag_set: frozenset[Flag], mode: FlagOp
+    ) -> Message:
+        self.changed.folders.add(self.name)
+        return await super().update(uid, cached_msg, flag_set, mode)
+
+    async def delete(self, uids: Iterable[int]) -> None:
+        self.changed.folders.add(self.name)
+        await super().delete(uids)
+
+
+class TidingsConnectionState(ConnectionState):
+    def __init__(self, login: TidingsLogin, config: TidingsConfig) -> None:
+        super().__init__(login, config)
+        self.store = login.store
+
+    async def do_greeting(self) -> CommandResponse:
+        # pymap lets loopback clients log in without TLS; we never do: LOGINDISABLED
+        # until STARTTLS on the plain port, whoever connects.
+        return ResponseOk(b"*", self.config.greeting, self.capability)
+
+    async def do_command(self, cmd: Command) -> CommandResponse:
+        response = await super().do_command(cmd)
+        session = self._session
+        if isinstance(session, TidingsSession):
+            everything, folders = session.changed.take()
+            if everything:
+                await asyncio.to_thread(self.store.sync_mailbox, session.owner)
+            else:
+                for folder in sorted(folders):
+                    await asyncio.to_thread(self.store.sync_folder, session.owner, folder)
+        return response
