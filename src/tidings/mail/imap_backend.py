@@ -59,7 +59,7 @@ from tidings import __version__
 from tidings.core.accounts import Accounts, AuthFailed, Throttled
 from tidings.core.config import Settings
 from tidings.mail.maildir import SPECIAL_FOLDERS
-from tidings.mail.store import MailStore, durable_file_write
+from tidings.mail.store import MailStore, assign_uids, durable_file_write, scan_folder
 
 #: How often an IDLE connection looks at its folder's directories (a few stat calls).
 IDLE_POLL_SECONDS = 0.1
@@ -330,6 +330,10 @@ class TidingsMailboxData(MailboxData):
     async def reset(self) -> MailboxData:
         self._seen = self._fingerprint()
         next_uid = self._next_uid
+        # Give new deliveries their UIDs in arrival order first; pymap's own reset
+        # would number them in directory order.
+        folder = Path(self._path)
+        await asyncio.to_thread(assign_uids, folder, scan_folder(folder))
         result = await super().reset()
         if self._next_uid != next_uid:
             self.changed.folders.add(self.name)  # UIDs given to new deliveries

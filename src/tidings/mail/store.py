@@ -158,7 +158,7 @@ def uidlist_lock(folder: Path) -> Iterator[None]:
             lock.unlink()
 
 
-def _scan(folder: Path) -> dict[str, tuple[str, str]]:
+def scan_folder(folder: Path) -> dict[str, tuple[str, str]]:
     """``key → (subdir, file name)`` of every message file in a Maildir folder."""
     found: dict[str, tuple[str, str]] = {}
     for sub in ("new", "cur"):
@@ -291,7 +291,7 @@ class MailStore:
         address = address.lower()
         path = folder_path(user_root(self.mail_dir, address), folder)
         report = SyncReport()
-        files = _scan(path) if (path / "cur").is_dir() else {}
+        files = scan_folder(path) if (path / "cur").is_dir() else {}
         uids = assign_uids(path, files) if files else {}
         keywords = MaildirFlags.file_read(str(path))
         with self.index.transaction() as conn:
@@ -408,7 +408,7 @@ class MailStore:
     def read_message(self, address: str, folder: str, key: str) -> bytes:
         """The raw bytes of one message (``key`` from :class:`IndexedMessage`)."""
         path = folder_path(user_root(self.mail_dir, address), folder)
-        found = _scan(path).get(key)
+        found = scan_folder(path).get(key)
         if found is None:
             raise KeyError(key)
         return (path / found[0] / found[1]).read_bytes()
