@@ -221,3 +221,57 @@ def test_idle_wakes_on_delivery_from_another_process(
         assert data[b"ENVELOPE"].subject == b"pushed"
     finally:
         client.logout()
+
+
+def test_messages_come_back_byte_for_byte(imap: Service, settings: Settings) -> None:
+    """Delivered, appended and copied messages keep their CRLFs and exact size."""
+    delivered = message("delivered", "line one\r\nline two")
+    MailStore(settings).deliver(ALICE[0], delivered)
+    client = client_for(settings)
+    try:
+        appended = message("appended", "first\r\nsecond")
+        client.append("INBOX", appended)
+        client.select_folder("INBOX")
+        uids = client.search("ALL")
+        client.copy(uids, "Archive")
+        for folder in ("INBOX", "Archive"):
+            client.select_folder(folder)
+            fetched = client.fetch(client.search("ALL"), ["RFC822", "RFC822.SIZE"])
+            bodies = sorted(d[b"RFC822"] for d in fetched.values())
+            assert bodies == sorted([delivered, appended]), folder
+            assert all(d[b"RFC822.SIZE"] == len(d[b"RFC822"]) for d in fetched.values())
+    finally:
+        client.logout()
+
+
+def test_namespace_and_deleting_the_selected_folder(imap: Service, settings: Settings) -> None:
+    client = client_for(settings)
+    try:
+        personal, other, shared = client.namespace()
+        assert personal == (("", "/"),)
+        assert other is None and shared is None
+        client.create_folder("Scratch")
+        client.select_folder("Scratch")
+        client.delete_folder("Scratch")  # the session survives, as with Dovecot
+        assert "Scratch" not in {name for _, _, name in client.list_folders()}
+        client.select_folder("INBOX")
+    finally:
+        client.logout()
+
+
+def test_search_text_and_flags(imap: Service, settings: Settings) -> None:
+    store = MailStore(settings)
+    store.deliver(ALICE[0], message("invoice march", "Please pay the invoice."))
+    store.deliver(ALICE[0], message("holiday", "See you in Lisbon."), flags="S")
+    client = client_for(settings)
+    try:
+        client.select_folder("INBOX")
+        by_subject = {
+            d[b"ENVELOPE"].subject: uid
+            for uid, d in client.fetch(client.search("ALL"), ["ENVELOPE"]).items()
+        }
+        assert client.search(["TEXT", "lisbon"]) == [by_subject[b"holiday"]]
+        assert client.search(["UNSEEN"]) == [by_subject[b"invoice march"]]
+        assert client.search(["SUBJECT", "invoice"]) == [by_subject[b"invoice march"]]
+    finally:
+        client.logout()

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from argparse import Namespace
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from mailbox import MaildirMessage
 from pathlib import Path
 from ssl import SSLContext
 from typing import Any
@@ -33,8 +33,14 @@ from pymap.backend.maildir import FilterSet
 from pymap.backend.maildir import Session as MaildirSession
 from pymap.backend.maildir.io import FileWriteable
 from pymap.backend.maildir.layout import MaildirLayout
-from pymap.backend.maildir.mailbox import MailboxData, MailboxSet, Maildir, Message
-from pymap.backend.maildir.uidlist import Record, UidList
+from pymap.backend.maildir.mailbox import (
+    LoadedMessage,
+    MailboxData,
+    MailboxSet,
+    Maildir,
+    Message,
+)
+from pymap.backend.maildir.uidlist import UidList
 from pymap.concurrent import Event
 from pymap.config import BackendCapability
 from pymap.context import socket_info
@@ -43,10 +49,20 @@ from pymap.flags import FlagOp
 from pymap.imap.state import ConnectionState
 from pymap.interfaces.login import IdentityInterface, LoginInterface
 from pymap.interfaces.message import CachedMessage
-from pymap.parsing.command import Command
+from pymap.message import BaseLoadedMessage
+from pymap.mime import MessageContent
+from pymap.parsing.command import Command, CommandAuth, CommandNoArgs
+from pymap.parsing.command.auth import DeleteCommand
+from pymap.parsing.commands import Commands
 from pymap.parsing.message import AppendMessage
-from pymap.parsing.response import CommandResponse, ResponseCode, ResponseNo, ResponseOk
-from pymap.parsing.specials import ObjectId
+from pymap.parsing.response import (
+    CommandResponse,
+    ResponseCode,
+    ResponseNo,
+    ResponseOk,
+    UntaggedResponse,
+)
+from pymap.parsing.specials import FetchRequirement, ObjectId
 from pymap.parsing.specials.flag import Flag
 from pymap.selected import SelectedMailbox
 from pymap.token import AllTokens
@@ -59,7 +75,14 @@ from tidings import __version__
 from tidings.core.accounts import Accounts, AuthFailed, Throttled
 from tidings.core.config import Settings
 from tidings.mail.maildir import SPECIAL_FOLDERS
-from tidings.mail.store import MailStore, assign_uids, durable_file_write, scan_folder
+from tidings.mail.store import (
+    MailStore,
+    add_file,
+    assign_uids,
+    durable_file_write,
+    record_uid,
+    scan_folder,
+)
 
 #: How often an IDLE connection looks at its folder's directories (a few stat calls).
 IDLE_POLL_SECONDS = 0.1
@@ -67,6 +90,33 @@ IDLE_POLL_SECONDS = 0.1
 # pymap renames a temporary file from /tmp over dovecot-uidlist (EXDEV across
 # filesystems, never fsynced); every pymap metadata write goes through ours instead.
 FileWriteable.file_write = durable_file_write  # type: ignore[method-assign,assignment]
+
+
+async def _load_content_as_stored(
+    self: Message, requirement: FetchRequirement
+) -> BaseLoadedMessage:
+    """pymap parses the file with Python's ``mailbox`` and serialises it again, which
+    turns every CRLF into LF (wrong sizes, wrong line counts, bodies that differ from
+    what was delivered). We hand it the file's bytes; files written with bare LF by
+    other tools get CRLF on the wire, as Dovecot does."""
+    key, maildir = self._key, self._maildir
+    if key is None or maildir is None or requirement.has_none(FetchRequirement.CONTENT):
+        return LoadedMessage(self, requirement, None)
+    try:
+        handle = maildir.get_file(key)
+    except (KeyError, FileNotFoundError):
+        return LoadedMessage(self, requirement, None)
+    try:
+        raw = handle.read()
+    finally:
+        handle.close()
+    if raw.count(b"\n") != raw.count(b"\r\n"):
+        raw = _BARE_LF.sub(b"\r\n", raw)
+    return LoadedMessage(self, requirement, MessageContent.parse(raw))
+
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+Message.load_content = _load_content_as_stored  # type: ignore[method-assign,assignment]
 
 
 class ChangedFolders:
@@ -80,6 +130,13 @@ class ChangedFolders:
         everything, folders = self.everything, self.folders
         self.everything, self.folders = False, set()
         return everything, folders
+
+
+class NamespaceCommand(CommandNoArgs, CommandAuth):
+    """RFC 2342 ``NAMESPACE``, which pymap lacks and clients (IMAPClient, Thunderbird)
+    ask for: one personal namespace, no shared or other users' ones."""
+
+    command = b"NAMESPACE"
 
 
 class TidingsConfig(MaildirConfig):
@@ -106,8 +163,14 @@ class TidingsConfig(MaildirConfig):
     @property
     def backend_capability(self) -> BackendCapability:
         return BackendCapability(
-            idle=True, object_id=True, multi_append=True, custom=[b"SPECIAL-USE"]
+            idle=True, object_id=True, multi_append=True, custom=[b"SPECIAL-USE", b"NAMESPACE"]
         )
+
+    @property
+    def commands(self) -> Commands:
+        commands = Commands()
+        commands.register(NamespaceCommand)
+        return commands
 
     @property
     def tls_auth(self) -> SASLAuth:
@@ -353,33 +416,66 @@ class TidingsMailboxData(MailboxData):
 
     async def append(self, append_msg: AppendMessage, *, recent: bool = False) -> Message:
         self.changed.folders.add(self.name)
-        return await super().append(append_msg, recent=recent)
+        letters = self.maildir_flags.to_maildir(append_msg.flag_set)
+        when = (append_msg.when or datetime.now()).timestamp()
+        return await self._add(bytes(append_msg.literal), letters, recent, when, None)
 
     async def copy(self, uid: int, destination: MailboxData, *, recent: bool = False) -> int | None:
         if not isinstance(destination, TidingsMailboxData):
             return await super().copy(uid, destination, recent=recent)
-        self.changed.folders.add(destination.name)
-        # pymap 0.36.7 copies a metadata-only MaildirMessage: the copy is an empty
-        # file. Same steps as pymap's, but with the message's bytes.
+        # pymap 0.36.7 copies a metadata-only MaildirMessage (an empty file), and
+        # Python's mailbox rewrites CRLF to LF: we copy the file's bytes ourselves.
         async with UidList.with_read(self._path) as uidl:
             try:
                 record = uidl.get(uid)
             except KeyError:
                 return None
         try:
-            original = self._maildir.get_message(record.key)
+            async with self.messages_lock.read_lock():
+                source = self._maildir.get_file(record.key)
+                try:
+                    raw = source.read()
+                finally:
+                    source.close()
+                metadata = self._maildir.get_message_metadata(record.key)
         except (KeyError, FileNotFoundError):
             return None
-        copy_msg = MaildirMessage(original)
-        copy_msg.set_subdir("new" if recent else "cur")
-        async with destination.messages_lock.write_lock():
-            dest_key = destination._maildir.add(copy_msg)
-            dest_filename = dest_key + ":" + copy_msg.get_info()
-        async with UidList.with_write(destination._path) as uidl:
-            new_record = Record(uidl.next_uid, record.fields, dest_filename)
-            uidl.next_uid += 1
-            uidl.set(new_record)
-        return new_record.uid
+        copied = await destination._add(
+            raw, metadata.get_flags(), recent, metadata.get_date(), record.fields
+        )
+        return copied.uid
+
+    async def _add(
+        self,
+        raw: bytes,
+        letters: str,
+        recent: bool,
+        internal_date: float,
+        fields: Mapping[str, str] | None,
+    ) -> Message:
+        self.changed.folders.add(self.name)
+        folder = Path(self._path)
+        if fields is None:
+            fields = {
+                "E": str(ObjectId.random_email_id()),
+                "T": str(ObjectId.random_thread_id()),
+            }
+        async with self.messages_lock.write_lock():
+            path = await asyncio.to_thread(
+                add_file, folder, raw, letters=letters, recent=recent, internal_date=internal_date
+            )
+        uid = await asyncio.to_thread(record_uid, folder, path.name, dict(fields))
+        key = path.name.split(":", 1)[0]
+        maildir_msg = self._maildir.get_message_metadata(key)
+        return Message.from_maildir(
+            uid,
+            maildir_msg,
+            self._maildir,
+            key,
+            ObjectId.maybe(fields.get("E")),
+            ObjectId.maybe(fields.get("T")),
+            self.maildir_flags,
+        )
 
     async def move(self, uid: int, destination: MailboxData, *, recent: bool = False) -> int | None:
         self.changed.folders.add(self.name)
@@ -407,6 +503,18 @@ class TidingsConnectionState(ConnectionState):
         # pymap lets loopback clients log in without TLS; we never do: LOGINDISABLED
         # until STARTTLS on the plain port, whoever connects.
         return ResponseOk(b"*", self.config.greeting, self.capability)
+
+    async def do_delete(self, cmd: DeleteCommand) -> tuple[CommandResponse, SelectedMailbox | None]:
+        # pymap says BYE when a session deletes its own selected folder; Dovecot and
+        # RFC 9051 just leave the selected state.
+        if self._selected is not None and self._selected.lookup == cmd.mailbox:
+            self._selected = None
+        return await super().do_delete(cmd)
+
+    async def do_namespace(self, cmd: NamespaceCommand) -> tuple[CommandResponse, None]:
+        response = ResponseOk(cmd.tag, b"NAMESPACE completed.")
+        response.add_untagged(UntaggedResponse(b'NAMESPACE (("" "/")) NIL NIL'))
+        return response, None
 
     async def do_command(self, cmd: Command) -> CommandResponse:
         response = await super().do_command(cmd)

@@ -217,6 +217,38 @@ def assign_uids(folder: Path, files: dict[str, tuple[str, str]]) -> dict[str, in
     return known
 
 
+def add_file(
+    folder: Path, message: bytes, *, letters: str, recent: bool, internal_date: float
+) -> Path:
+    """Durably store a message the way IMAP APPEND/COPY want it: bytes exactly as given
+    (CRLF kept; Python's ``mailbox`` would rewrite them to LF), in ``new/`` only if it
+    is \\Recent, with the IMAP internal date as the file's mtime."""
+    path = write_message(folder, message, flags=letters)
+    if not recent and path.parent.name == "new":
+        final = folder / "cur" / (path.name + ":2,")
+        path.rename(final)
+        _fsync_dir(final.parent)
+        path = final
+    os.utime(path, (internal_date, internal_date))
+    return path
+
+
+def record_uid(folder: Path, filename: str, fields: dict[str, str]) -> int:
+    """The UID of the file ``filename`` (its existing one if another process numbered
+    it first, else the next one), under the uidlist dot-lock."""
+    key = filename.split(":", 1)[0]
+    with uidlist_lock(folder):
+        uidlist = UidList.file_read(str(folder))
+        for record in uidlist.records:
+            if record.key == key:
+                return record.uid
+        record = Record(uidlist.next_uid, fields, filename)
+        uidlist.next_uid += 1
+        uidlist.set(record)
+        durable_file_write(uidlist)
+    return record.uid
+
+
 def imap_flags(folder: Path, info: str, keywords: MaildirFlags | None = None) -> str:
     """Maildir info letters (``2,FS``) as IMAP flags (``\\Flagged \\Seen``)."""
     if not info.startswith("2,"):
