@@ -46,7 +46,12 @@ class Dovecot:
     """``dovecot -c FILE`` serving one user whose mail is ``maildir`` (plain IMAP on
     loopback; TLS is not what this peer is here to test)."""
 
-    def __init__(self, maildir: Path, user: str, password: str) -> None:
+    def __init__(
+        self, maildir: Path, user: str, password: str, *, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        """``tls=(cert, key)`` adds an implicit-TLS listener on :attr:`tls_port`."""
+        self.tls = tls
+        self.tls_port = _free_port() if tls else 0
         self.maildir = maildir
         self.user = user
         self.password = password
@@ -61,6 +66,9 @@ class Dovecot:
             f"{self.user}:{{PLAIN}}{self.password}::::::userdb_mail=maildir:{self.maildir}\n"
         )
         root = os.geteuid() == 0
+        ssl = "ssl = no"
+        if self.tls:
+            ssl = f"ssl = yes\nssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}"
         self.config.write_text(
             f"""
 base_dir = {self.dir}/run
@@ -68,7 +76,7 @@ state_dir = {self.dir}/state
 log_path = {self.dir}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain
 {"default_login_user = dovenull" if root else ""}
@@ -93,7 +101,7 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {self.tls_port}
   }}
 }}
 """
