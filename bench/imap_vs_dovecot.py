@@ -128,12 +128,17 @@ def measure(port: int, context: ssl.SSLContext) -> dict[str, list[float]]:
     return results
 
 
+def _give_up(signum: int, frame: object) -> None:
+    raise TimeoutError("benchmark took longer than --timeout; stopped")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=10_240)
     parser.add_argument("--timeout", type=int, default=1500, help="stop after this many s")
     args = parser.parse_args()
+    signal.signal(signal.SIGALRM, _give_up)
     signal.alarm(args.timeout)
 
     work = Path(tempfile.mkdtemp(prefix="tidings-bench-"))
