@@ -27,8 +27,9 @@ from datetime import datetime
 from mailbox import MaildirMessage
 from pathlib import Path
 from ssl import SSLContext
-from typing import Any
+from typing import Any, TypeGuard
 
+import pymap.bytes as pymap_bytes
 from pymap.backend.maildir import Config as MaildirConfig
 from pymap.backend.maildir import FilterSet
 from pymap.backend.maildir import Session as MaildirSession
@@ -42,6 +43,7 @@ from pymap.backend.maildir.mailbox import (
     Message,
 )
 from pymap.backend.maildir.uidlist import Record, UidList
+from pymap.bytes import BytesFormat, MaybeBytes
 from pymap.concurrent import Event
 from pymap.config import BackendCapability
 from pymap.context import socket_info
@@ -118,6 +120,25 @@ async def _load_content_as_stored(
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 Message.load_content = _load_content_as_stored  # type: ignore[method-assign,assignment]
+
+
+def _has_bytes(value: object) -> TypeGuard[MaybeBytes]:
+    return isinstance(value, bytes) or hasattr(type(value), "__bytes__")
+
+
+def _format(self: BytesFormat, other: Any) -> bytes:
+    if hasattr(type(other), "__index__") or _has_bytes(other):
+        return self.format([other])
+    if isinstance(other, Iterable):
+        return self.format(other)
+    raise NotImplementedError
+
+
+# pymap formats every response item with isinstance() against typing's runtime
+# protocols (SupportsBytes, SupportsIndex), which Python 3.11 answers by walking the
+# protocol's attributes each time: a third of FETCH's time. Same checks, direct.
+pymap_bytes.has_bytes = _has_bytes
+BytesFormat.__mod__ = _format  # type: ignore[method-assign]
 
 
 class ChangedFolders:
