@@ -275,3 +275,21 @@ def test_search_text_and_flags(imap: Service, settings: Settings) -> None:
         assert client.search(["SUBJECT", "invoice"]) == [by_subject[b"invoice march"]]
     finally:
         client.logout()
+
+
+def test_uidplus_answers_with_the_new_uids(imap: Service, settings: Settings) -> None:
+    MailStore(settings).deliver(ALICE[0], message("to copy"))
+    client = login(settings)
+    try:
+        typ, data = client.append("Drafts", "(\\Draft)", None, message("draft"))
+        assert typ == "OK" and re.search(rb"\[APPENDUID \d+ 1\]", data[0]), data
+        client.select("INBOX")
+        typ, _ = client.uid("COPY", "1", "Archive")
+        assert typ == "OK"
+        _, code = client.response("COPYUID")  # imaplib keeps the tagged OK's code here
+        assert code[0] is not None and re.fullmatch(rb"\d+ 1 1", code[0]), code
+        client.select("Archive")
+        typ, data = client.uid("FETCH", "1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK" and b"to copy" in data[0][1]
+    finally:
+        client.logout()
