@@ -372,6 +372,27 @@ def doctor_cmd(state: State) -> None:
     click.echo("DNS is in order")
 
 
+# -- mail ---------------------------------------------------------------------
+@cli.group("mail")
+def mail_group() -> None:
+    """The mail store: Maildirs and their search index."""
+
+
+@mail_group.command("reindex")
+@click.argument("address", required=False)
+@pass_state
+def mail_reindex(state: State, address: str | None) -> None:
+    """Rebuild the index of ADDRESS (or of every mailbox) from the Maildirs."""
+    from tidings.mail.store import MailStore
+
+    store = MailStore(state.settings)
+    if address and address.lower() not in store.addresses():
+        raise click.ClickException(f"no mailbox for {address} in {store.mail_dir}")
+    report = store.reindex(address)
+    store.close()
+    click.echo(f"indexed {report.added} messages ({address or 'all mailboxes'})")
+
+
 # -- running ------------------------------------------------------------------
 def _service_names() -> list[str]:
     from tidings.core.services import SERVICES

@@ -83,6 +83,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("mail_api", "http"),),
             "mail REST API: what the web UI, MCP and scripts use",
         ),
+        ServiceSpec(
+            "imap",
+            "tidings.mail.imap:main",
+            (Endpoint("imap", "imap"), Endpoint("imaps", "imap")),
+            "IMAP (STARTTLS and implicit TLS) on the users' Maildirs",
+        ),
     )
 }
 

@@ -159,7 +159,7 @@ def uidlist_lock(folder: Path) -> Iterator[None]:
             lock.unlink()
 
 
-def _scan(folder: Path) -> dict[str, tuple[str, str]]:
+def scan_folder(folder: Path) -> dict[str, tuple[str, str]]:
     """``key → (subdir, file name)`` of every message file in a Maildir folder."""
     found: dict[str, tuple[str, str]] = {}
     for sub in ("new", "cur"):
@@ -179,6 +179,16 @@ def _info(name: str) -> str:
     return name.split(":", 1)[1] if ":" in name else ""
 
 
+def _arrival_order(key: str) -> tuple[int, int, str]:
+    """Sort Maildir names by their time (``1700000000.M12345P...``): UIDs must grow in
+    arrival order, and the microseconds are not zero-padded."""
+    seconds, _, rest = key.partition(".")
+    micros = rest[1:].split("P", 1)[0] if rest.startswith("M") else ""
+    if seconds.isdigit() and micros.isdigit():
+        return int(seconds), int(micros), key
+    return (int(seconds) if seconds.isdigit() else 0), 0, key
+
+
 def assign_uids(folder: Path, files: dict[str, tuple[str, str]]) -> dict[str, int]:
     """``key → UID`` for ``files``, giving the next UIDs to files the uidlist lacks.
 
@@ -193,7 +203,7 @@ def assign_uids(folder: Path, files: dict[str, tuple[str, str]]) -> dict[str, in
     with uidlist_lock(folder):
         uidlist = UidList.file_read(path)
         known = {record.key: record.uid for record in uidlist.records}
-        missing = sorted(key for key in files if key not in known)
+        missing = sorted((key for key in files if key not in known), key=_arrival_order)
         if missing:
             for key in missing:
                 fields = {
@@ -206,6 +216,38 @@ def assign_uids(folder: Path, files: dict[str, tuple[str, str]]) -> dict[str, in
                 known[key] = record.uid
             durable_file_write(uidlist)
     return known
+
+
+def add_file(
+    folder: Path, message: bytes, *, letters: str, recent: bool, internal_date: float
+) -> Path:
+    """Durably store a message the way IMAP APPEND/COPY want it: bytes exactly as given
+    (CRLF kept; Python's ``mailbox`` would rewrite them to LF), in ``new/`` only if it
+    is \\Recent, with the IMAP internal date as the file's mtime."""
+    path = write_message(folder, message, flags=letters)
+    if not recent and path.parent.name == "new":
+        final = folder / "cur" / (path.name + ":2,")
+        path.rename(final)
+        _fsync_dir(final.parent)
+        path = final
+    os.utime(path, (internal_date, internal_date))
+    return path
+
+
+def record_uid(folder: Path, filename: str, fields: dict[str, str]) -> int:
+    """The UID of the file ``filename`` (its existing one if another process numbered
+    it first, else the next one), under the uidlist dot-lock."""
+    key = filename.split(":", 1)[0]
+    with uidlist_lock(folder):
+        uidlist = UidList.file_read(str(folder))
+        for record in uidlist.records:
+            if record.key == key:
+                return record.uid
+        record = Record(uidlist.next_uid, fields, filename)
+        uidlist.next_uid += 1
+        uidlist.set(record)
+        durable_file_write(uidlist)
+    return record.uid
 
 
 def imap_flags(folder: Path, info: str, keywords: MaildirFlags | None = None) -> str:
@@ -282,7 +324,7 @@ class MailStore:
         address = address.lower()
         path = folder_path(user_root(self.mail_dir, address), folder)
         report = SyncReport()
-        files = _scan(path) if (path / "cur").is_dir() else {}
+        files = scan_folder(path) if (path / "cur").is_dir() else {}
         uids = assign_uids(path, files) if files else {}
         keywords = MaildirFlags.file_read(str(path))
         with self.index.transaction() as conn:
@@ -399,7 +441,7 @@ class MailStore:
     def read_message(self, address: str, folder: str, key: str) -> bytes:
         """The raw bytes of one message (``key`` from :class:`IndexedMessage`)."""
         path = folder_path(user_root(self.mail_dir, address), folder)
-        found = _scan(path).get(key)
+        found = scan_folder(path).get(key)
         if found is None:
             raise KeyError(key)
         return (path / found[0] / found[1]).read_bytes()
@@ -441,7 +483,7 @@ class MailStore:
 
     def _locate(self, address: str, message: IndexedMessage) -> Path:
         folder = folder_path(user_root(self.mail_dir, address), message.folder)
-        found = _scan(folder).get(message.key)
+        found = scan_folder(folder).get(message.key)
         if found is None:
             raise KeyError(message.key)
         return folder / found[0] / found[1]
@@ -476,10 +518,12 @@ class MailStore:
         source = self._locate(address, message)
         info = _info(source.name)
         letters = info[2:] if info.startswith("2,") else ""
-        copied = write_message(
+        copied = add_file(
             folder_path(user_root(self.mail_dir, address), folder),
             source.read_bytes(),
-            flags=letters,
+            letters=letters,
+            recent=False,
+            internal_date=source.stat().st_mtime,  # IMAP's INTERNALDATE moves with it
         )
         source.unlink()
         _fsync_dir(source.parent)
