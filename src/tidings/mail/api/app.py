@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -15,6 +16,7 @@ from quart_schema import (
     Info,
     QuartSchema,
     RequestSchemaValidationError,
+    hide,
     validate_querystring,
     validate_request,
     validate_response,
@@ -22,9 +24,10 @@ from quart_schema import (
 from werkzeug.exceptions import HTTPException
 
 from tidings import __version__
-from tidings.core.accounts import Accounts
+from tidings.core.accounts import AccountError, Accounts, normalise_address
 from tidings.core.config import Settings
 from tidings.core.http import add_health
+from tidings.mail import autoconfig
 from tidings.mail.api import compose, models
 from tidings.mail.api.auth import current_address, current_principal, requires
 from tidings.mail.api.problems import Problem, not_found
@@ -163,6 +166,21 @@ async def _send(message: EmailMessage, envelope: list[str]) -> models.SentOut:
     )
 
 
+_EMAIL_ELEMENT = re.compile(rb"<EMailAddress>\s*([^<\s]{1,254})\s*</EMailAddress>")
+
+
+def _setup_address(value: str) -> str:
+    """An address of this box's domain, for client-setup documents. Whether the account
+    exists is not revealed: the document is the same for any local address."""
+    try:
+        address = normalise_address(value)
+    except AccountError:
+        raise Problem(400, "Bad Request", f"not an e-mail address: {value[:100]!r}") from None
+    if address.rpartition("@")[2] != _api().settings.domain:
+        raise Problem(404, "Not Found", f"this box serves {_api().settings.domain} only")
+    return address
+
+
 def _recipients(addresses: list[str]) -> list[str]:
     try:
         return [compose.check_address(a) for a in addresses]
@@ -228,6 +246,38 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         return Problem(error.code or 500, error.name, error.description or "").response()
+
+    # -- client setup (no token: a client asks before it has an account) -------
+    async def thunderbird_config() -> Response:
+        return Response(autoconfig.thunderbird(settings), content_type="application/xml")
+
+    for path in ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"):
+        app.add_url_rule(path, f"autoconfig{path}", hide(thunderbird_config), methods=["GET"])
+
+    @app.get("/v1/autoconfig/apple.mobileconfig")
+    @hide
+    async def apple_profile() -> Response:
+        address = _setup_address(request.args.get("email", ""))
+        profile = await _blocking(autoconfig.mobileconfig, settings, address)
+        return Response(
+            profile,
+            content_type=autoconfig.MOBILECONFIG_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="{settings.domain}.mobileconfig"'
+            },
+        )
+
+    async def outlook_autodiscover() -> Response:
+        body = await request.get_data(cache=False, as_text=False)
+        assert isinstance(body, bytes)
+        match = _EMAIL_ELEMENT.search(body[:20_000])
+        if match is None:
+            raise Problem(400, "Bad Request", "no <EMailAddress> in the autodiscover request")
+        address = _setup_address(match.group(1).decode("utf-8", "replace"))
+        return Response(autoconfig.autodiscover(settings, address), content_type="application/xml")
+
+    for path in ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"):
+        app.add_url_rule(path, f"autodiscover{path}", hide(outlook_autodiscover), methods=["POST"])
 
     # -- reading ---------------------------------------------------------------
     @app.get("/v1/folders")

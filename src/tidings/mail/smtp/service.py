@@ -83,6 +83,9 @@ async def main(ctx: ServiceContext) -> None:
     )
     tls = server_context(settings)
     store = MailStore(settings)
+    # A crash between a Maildir write and its index row is repaired before we accept
+    # more mail, whether or not the IMAP service restarts too.
+    await asyncio.to_thread(store.reconcile)
     outbox = OutboundQueue(settings)
     limits = SourceLimits(
         max_connections=settings.mail.max_connections_per_source,
