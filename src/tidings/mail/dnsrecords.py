@@ -17,7 +17,7 @@ import dns.reversename
 
 from tidings.core.config import Settings
 from tidings.mail.dkim import DkimKeys, txt_records
-from tidings.mail.outbound.resolve import resolver_address
+from tidings.mail.outbound.resolve import configured_resolver
 
 
 @dataclass(frozen=True)
@@ -126,16 +126,7 @@ class Finding:
 
 
 def make_sync_resolver(settings: Settings) -> dns.resolver.Resolver:
-    configured = (settings.mail.dns_resolver or "").strip()
-    if not configured:
-        resolver = dns.resolver.Resolver()
-    else:
-        resolver = dns.resolver.Resolver(configure=False)
-        host, port = resolver_address(configured)
-        resolver.nameservers = [host]
-        resolver.port = port
-    resolver.lifetime = 5.0
-    return resolver
+    return configured_resolver(settings, dns.resolver.Resolver, 5.0)
 
 
 def _lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[str] | str:

@@ -4,8 +4,8 @@ fallback, and the answers that mean "never" (NXDOMAIN, null MX of RFC 7505)."""
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
+from typing import TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -35,26 +35,26 @@ class TemporaryFailure(Exception):
         self.remote = remote
 
 
-def resolver_address(value: str) -> tuple[str, int]:
-    """``"127.0.0.1:5353"``, ``"[::1]:53"`` or a bare ``"127.0.0.1"`` (port 53)."""
-    if re.search(r":\d+$", value) and (value.count(":") == 1 or value.startswith("[")):
-        return split_endpoint(value)
-    return value.strip("[]"), 53
+R = TypeVar("R", dns.resolver.Resolver, dns.asyncresolver.Resolver)
 
 
-def make_resolver(settings: Settings, timeout: float = 10.0) -> dns.asyncresolver.Resolver:
-    """The configured resolver (``[mail] dns_resolver``), else the system one."""
-    configured = (settings.mail.dns_resolver or "").strip()
-    if not configured:
-        resolver = dns.asyncresolver.Resolver()
+def configured_resolver(settings: Settings, kind: type[R], timeout: float) -> R:
+    """A resolver of ``kind`` (sync or async) asking ``[mail] dns_resolver`` (a checked
+    ``host:port``), else the system's — one rule for every mail lookup."""
+    if settings.mail.dns_resolver is None:
+        resolver = kind()
     else:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        host, port = resolver_address(configured)
+        resolver = kind(configure=False)
+        host, port = split_endpoint(settings.mail.dns_resolver)
         resolver.nameservers = [host]
         resolver.port = port
     resolver.lifetime = timeout
     resolver.timeout = timeout
     return resolver
+
+
+def make_resolver(settings: Settings, timeout: float = 10.0) -> dns.asyncresolver.Resolver:
+    return configured_resolver(settings, dns.asyncresolver.Resolver, timeout)
 
 
 @dataclass(frozen=True)
