@@ -184,7 +184,7 @@ def test_550_bounces_at_once_with_a_dsn(
     original = message("nobody@remote.test", subject="Are you there?")
     queue.enqueue(SENDER, ["nobody@remote.test"], original)
     (report,) = wait_for(lambda: inbox(settings, SENDER), what="the bounce")
-    assert not queue.list()
+    wait_for(lambda: not queue.list(), what="the queue to empty after the bounce")
     assert report["To"] == SENDER
     assert "failed" in report["Subject"].lower()
     per_message, per_recipient = delivery_status(report)
