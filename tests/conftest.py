@@ -4,22 +4,25 @@ helpers to run the real `tidings` command against it."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tidings.core.accounts import Accounts
-from tidings.core.config import Listen, Settings
+from tidings.core.config import Listen, Settings, load_settings
 from tidings.core.db import Database, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 TIDINGS = [sys.executable, "-m", "tidings"]
+
+pytest_plugins = ["tests.outbound_support"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -53,8 +56,29 @@ def box_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(box_env: dict[str, str]) -> Settings:
-    return Settings()
+def config_file(tmp_path: Path, box_env: dict[str, str]) -> Path:
+    """The same private box as a TOML file (for services started with ``--config``),
+    with a low login-failure limit so throttling is quick to reach."""
+    lines = [
+        f'data_dir = "{box_env["TIDINGS_DATA_DIR"]}"',
+        'domain = "example.test"',
+        'hostname = "localhost"',
+        "[auth]",
+        "max_failures_per_user = 4",
+        "max_failures_per_address = 50",
+        "[listen]",
+    ]
+    lines += [
+        f'{name} = "{box_env[f"TIDINGS_LISTEN__{name.upper()}"]}"' for name in Listen.model_fields
+    ]
+    path = tmp_path / "tidings.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def settings(config_file: Path) -> Settings:
+    return load_settings(config_file)
 
 
 @pytest.fixture
@@ -122,3 +146,132 @@ class Served:
                 self.process.wait()
         self.log.close()
         return self.process.returncode
+
+
+class ServiceProcess:
+    """``tidings --config FILE serve NAME`` as a child process, ready once it said so
+    through NOTIFY_SOCKET (as systemd would see it)."""
+
+    def __init__(self, name: str, config: Path, workdir: Path) -> None:
+        self.name = name
+        self.config = config
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"{name}.log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        notify_path = self.workdir / f"{self.name}.notify"
+        notify_path.unlink(missing_ok=True)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        notify.settimeout(0.2)
+        env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+        env.pop("TIDINGS_CONFIG", None)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tidings", "--config", str(self.config), "serve", self.name],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited: {self.log.read_text()}")
+                try:
+                    if b"READY=1" in notify.recv(4096):
+                        return
+                except TimeoutError:
+                    continue
+            raise RuntimeError(f"{self.name} not ready: {self.log.read_text()}")
+        finally:
+            notify.close()
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(30)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(30)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[type[ServiceProcess]]:
+    """Start services with ``serve(name, config_path)``; all are stopped afterwards."""
+    started: list[ServiceProcess] = []
+
+    class Tracked(ServiceProcess):
+        def __init__(self, name: str, config: Path, workdir: Path = tmp_path) -> None:
+            super().__init__(name, config, workdir)
+            started.append(self)
+
+    yield Tracked
+    for service in started:
+        if service.process is not None and service.process.poll() is None:
+            service.process.kill()
+            service.process.wait(30)
+
+
+class Service:
+    """A running ``tidings serve NAME`` process."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def run_service(config_file: Path, tmp_path: Path) -> Iterator[Callable[[str], Service]]:
+    """``run_service("imap")`` starts the service and returns once it reported READY=1."""
+    started: list[Service] = []
+
+    def start(name: str) -> Service:
+        notify_path = tmp_path / f"notify-{name}-{len(started)}.sock"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        notify.settimeout(1.0)
+        log = tmp_path / f"{name}-{len(started)}.log"
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*TIDINGS, "--config", str(config_file), "serve", name],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        service = Service(process, log)
+        started.append(service)
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited: {log.read_text()}")
+                try:
+                    message = notify.recv(4096).decode()
+                except TimeoutError:
+                    continue
+                if "READY=1" in message:
+                    return service
+            raise RuntimeError(f"{name} not ready in time: {log.read_text()}")
+        finally:
+            notify.close()
+
+    yield start
+    for service in started:
+        service.stop()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.smtp_support import PASSWORD, Raw, SmtpBox, message, smtp_box
+from tidings.mail.outbound import OutboundQueue
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -210,13 +211,13 @@ def test_swaks_spoofed_from_is_refused(box: SmtpBox) -> None:
     assert "553 5.7.1" in result.stdout
 
 
-def test_remote_recipient_is_not_yet_delivered(box: SmtpBox) -> None:
+def test_remote_recipient_is_queued_for_delivery(box: SmtpBox) -> None:
     with box.submission() as client:
         client.login(ALICE, PASSWORD)
-        client.mail(ALICE)
-        code, text = client.rcpt("friend@elsewhere.test")
-    assert code == 550
-    assert text.startswith(b"5.7.1 Outbound delivery is not enabled yet")
+        client.sendmail(ALICE, ["friend@elsewhere.test"], message(ALICE, "friend@elsewhere.test"))
+    (queued,) = OutboundQueue(box.settings).list()
+    assert queued.rcpt == "friend@elsewhere.test" and queued.mail_from == ALICE
+    assert not list((box.data_dir / "mail").glob("elsewhere.test"))
 
 
 def test_local_unknown_user_on_submission(box: SmtpBox) -> None:

@@ -271,6 +271,128 @@ def token_revoke(state: State, token_id: int) -> None:
     click.echo(f"revoked token {token_id}")
 
 
+# -- outgoing mail ------------------------------------------------------------
+@cli.group("queue")
+def queue_group() -> None:
+    """The outgoing mail queue (delivered by `tidings serve outbound`)."""
+
+
+@queue_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def queue_list(state: State, as_json: bool) -> None:
+    """One line per recipient still to deliver: id, from, to, attempts, next try, error."""
+    from datetime import UTC, datetime
+
+    from tidings.mail.outbound import OutboundQueue
+
+    entries = OutboundQueue(state.settings).list()
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+    if as_json:
+        rows = [
+            {
+                "id": e.message_id,
+                "from": e.mail_from,
+                "to": e.rcpt,
+                "attempts": e.attempts,
+                "queued_at": when(e.queued_at),
+                "next_attempt": when(e.next_attempt),
+                "last_error": e.last_error,
+                "size": e.size,
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not entries:
+        click.echo("queue is empty")
+        return
+    for e in entries:
+        click.echo(
+            f"{e.message_id}\t{e.mail_from or '<>'}\t{e.rcpt}\t{e.attempts} attempts\t"
+            f"next {when(e.next_attempt)}\t{e.last_error or '-'}"
+        )
+
+
+@queue_group.command("retry")
+@click.argument("queue_id")
+@pass_state
+def queue_retry(state: State, queue_id: str) -> None:
+    """Try QUEUE_ID again now instead of at its scheduled time."""
+    from tidings.mail.outbound import OutboundQueue
+
+    count = OutboundQueue(state.settings).retry(queue_id)
+    if not count:
+        raise click.ClickException(f"no queued message {queue_id}")
+    click.echo(f"{queue_id}: {count} recipient(s) due now")
+
+
+@queue_group.command("delete")
+@click.argument("queue_id")
+@pass_state
+def queue_delete(state: State, queue_id: str) -> None:
+    """Drop QUEUE_ID without delivering it and without a bounce."""
+    from tidings.mail.outbound import OutboundQueue
+
+    count = OutboundQueue(state.settings).delete(queue_id)
+    if not count:
+        raise click.ClickException(f"no queued message {queue_id}")
+    click.echo(f"{queue_id}: deleted ({count} recipient(s))")
+
+
+@cli.command("dns")
+@pass_state
+def dns_cmd(state: State) -> None:
+    """Print the DNS records to publish for the mail domain (zone-file syntax)."""
+    from tidings.mail.dkim import ensure_keys
+    from tidings.mail.dnsrecords import zone_text
+
+    settings = state.settings
+    click.echo(zone_text(settings, ensure_keys(settings)), nl=False)
+
+
+@cli.command("doctor")
+@pass_state
+def doctor_cmd(state: State) -> None:
+    """Check the published DNS records through the configured resolver; exit 1 if wrong."""
+    from tidings.mail.dkim import ensure_keys
+    from tidings.mail.dnsrecords import check
+
+    settings = state.settings
+    findings = check(settings, ensure_keys(settings))
+    for finding in findings:
+        click.echo(f"{'ok     ' if finding.ok else 'PROBLEM'} {finding.message}")
+    problems = sum(not f.ok for f in findings)
+    if problems:
+        click.echo(f"{problems} problem(s): see `tidings dns` for the records to publish")
+        sys.exit(1)
+    click.echo("DNS is in order")
+
+
+# -- mail ---------------------------------------------------------------------
+@cli.group("mail")
+def mail_group() -> None:
+    """The mail store: Maildirs and their search index."""
+
+
+@mail_group.command("reindex")
+@click.argument("address", required=False)
+@pass_state
+def mail_reindex(state: State, address: str | None) -> None:
+    """Rebuild the index of ADDRESS (or of every mailbox) from the Maildirs."""
+    from tidings.mail.store import MailStore
+
+    store = MailStore(state.settings)
+    if address and address.lower() not in store.addresses():
+        raise click.ClickException(f"no mailbox for {address} in {store.mail_dir}")
+    report = store.reindex(address)
+    store.close()
+    click.echo(f"indexed {report.added} messages ({address or 'all mailboxes'})")
+
+
 # -- running ------------------------------------------------------------------
 def _service_names() -> list[str]:
     from tidings.core.services import SERVICES

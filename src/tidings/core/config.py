@@ -175,8 +175,67 @@ class Ai(Section):
     )
 
 
+class Smarthost(Section):
+    """Relay every outgoing message through one server (your provider's submission
+    port) instead of the recipients' MX hosts — for home lines where port 25 is
+    blocked. Empty `host` means: deliver directly."""
+
+    host: str = Field("", description="Relay host name; empty to deliver directly to MX hosts.")
+    port: int = Field(587, ge=1, le=65535, description="Relay port (587 STARTTLS, 465 TLS).")
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        "starttls",
+        description="`starttls` (required, certificate verified), `implicit` (TLS from the "
+        "first byte) or `none` (loopback or trusted networks only).",
+    )
+    username: str = Field("", description="Login at the relay; empty for no AUTH.")
+    password: SecretStr | None = Field(None, description="Password for `username`.")
+
+
+class Outbound(Section):
+    """The outgoing queue: retries, lifetime, concurrency (see docs/decisions.md)."""
+
+    retry_first_seconds: float = Field(
+        450.0, gt=0, description="Delay before the first retry; each next one doubles (mox)."
+    )
+    retry_max_seconds: float = Field(
+        14400.0, gt=0, description="Upper bound of the delay between two attempts."
+    )
+    retry_jitter: float = Field(
+        0.1, ge=0, le=0.5, description="Random spread of each delay, as a fraction (0.1 = ±10%)."
+    )
+    delay_warning_seconds: float = Field(
+        14400.0, gt=0, description="Tell the sender once that a message is delayed after this."
+    )
+    max_lifetime_seconds: float = Field(
+        432000.0, gt=0, description="Give up and bounce a message after this long (5 days)."
+    )
+    max_connections: int = Field(20, ge=1, description="Deliveries in progress at once.")
+    max_per_domain: int = Field(
+        4, ge=1, description="Deliveries in progress at once to one destination domain."
+    )
+    remote_smtp_port: int = Field(
+        25,
+        ge=1,
+        le=65535,
+        description="Port of remote MX hosts. Always 25 on the Internet; other values "
+        "only for tests and lab networks.",
+    )
+    timeout_seconds: float = Field(
+        300.0, gt=0, description="Timeout of one SMTP command towards a remote server."
+    )
+
+
+class Dkim(Section):
+    """DKIM signing of everything that leaves. Keys are generated on first use into
+    `data_dir/dkim/` (mode 0600); `tidings dns` prints the records to publish."""
+
+    rsa_selector: str = Field("rsa2026", description="Selector of the RSA-2048 key.")
+    ed25519_selector: str = Field("ed2026", description="Selector of the Ed25519 key.")
+
+
 class Mail(Section):
-    """Receiving and submitting mail (SMTP). Limits apply per client address."""
+    """Mail transport: receiving and submitting (limits apply per client address),
+    and sending."""
 
     max_message_size: int = Field(
         25 * 1024 * 1024,
@@ -190,8 +249,10 @@ class Mail(Section):
     )
     dns_resolver: Endpoint | None = Field(
         None,
-        description="DNS server (host:port) for SPF, DKIM and DMARC checks of inbound mail. "
-        "Unset: the system resolver (/etc/resolv.conf).",
+        description="DNS server (host:port) for every mail lookup: SPF, DKIM and DMARC "
+        "checks of inbound mail, MX of outbound mail, `tidings doctor`. Unset: the system "
+        "resolver (/etc/resolv.conf). A local validating resolver is best (DNSBLs refuse "
+        "public ones).",
     )
     dns_timeout_seconds: float = Field(
         5.0, gt=0, description="How long one sender check waits for DNS before `temperror`."
@@ -208,6 +269,9 @@ class Mail(Section):
     command_timeout_seconds: int = Field(
         300, ge=10, description="Idle time after which an SMTP session is closed (RFC 5321: 5 min)."
     )
+    smarthost: Smarthost = Field(default_factory=Smarthost)
+    outbound: Outbound = Field(default_factory=Outbound)
+    dkim: Dkim = Field(default_factory=Dkim)
 
 
 def _default_data_dir() -> Path:

@@ -94,8 +94,18 @@ def to_toml(data: dict[str, Any]) -> str:
         if not isinstance(v, dict) and v is not None
     ]
     out = plain[:]
+    _tables(data, "", out)
+    return "\n".join(out) + "\n"
+
+
+def _tables(data: dict[str, Any], prefix: str, out: list[str]) -> None:
+    # Nested sections (e.g. [mail.smarthost]) become their own tables, as in the file.
     for key, value in data.items():
         if isinstance(value, dict):
-            out += ["", f"[{key}]"]
-            out += [f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None]
-    return "\n".join(out) + "\n"
+            out += ["", f"[{prefix}{key}]"]
+            out += [
+                f"{k} = {_toml_value(v)}"
+                for k, v in value.items()
+                if v is not None and not isinstance(v, dict)
+            ]
+            _tables(value, f"{prefix}{key}.", out)

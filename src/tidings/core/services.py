@@ -10,12 +10,15 @@ connections, and returns after :attr:`ServiceContext.stopping` is set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from tidings.core import sockets
@@ -68,6 +71,24 @@ SERVICES: dict[str, ServiceSpec] = {
             ),
             "inbound mail (MX) and authenticated submission",
         ),
+        ServiceSpec(
+            "outbound",
+            "tidings.mail.outbound.service:main",
+            (),  # listens on nothing: it only connects out
+            "delivers the outgoing mail queue (MX or smarthost), retries, bounces",
+        ),
+        ServiceSpec(
+            "mail-api",
+            "tidings.mail.api.service:main",
+            (Endpoint("mail_api", "http"),),
+            "mail REST API: what the web UI, MCP and scripts use",
+        ),
+        ServiceSpec(
+            "imap",
+            "tidings.mail.imap:main",
+            (Endpoint("imap", "imap"), Endpoint("imaps", "imap")),
+            "IMAP (STARTTLS and implicit TLS) on the users' Maildirs",
+        ),
     )
 }
 
@@ -94,6 +115,28 @@ class ServiceContext:
     def ready(self) -> None:
         log.info("%s listening on %s", self.name, ", ".join(self._listening) or "nothing")
         sockets.notify(f"READY=1\nSTATUS={self.name}: {' '.join(self._listening)}")
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    _heartbeat: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        """Touch ``run/NAME.alive`` while running: how the status page sees services
+        that listen on nothing (the outbound queue)."""
+        path = heartbeat_path(self.settings, self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            while True:
+                path.write_text(str(os.getpid()))
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+        finally:
+            path.unlink(missing_ok=True)
+
+
+HEARTBEAT_SECONDS = 10
+
+
+def heartbeat_path(settings: Settings, name: str) -> Path:
+    return settings.data_dir / "run" / f"{name}.alive"
 
 
 async def _run(spec: ServiceSpec, settings: Settings) -> None:
@@ -105,6 +148,10 @@ async def _run(spec: ServiceSpec, settings: Settings) -> None:
     try:
         await spec.load()(ctx)
     finally:
+        if ctx._heartbeat is not None:
+            ctx._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ctx._heartbeat
         sockets.notify("STOPPING=1")
         db.close()
         log.info("%s stopped", spec.name)

@@ -87,6 +87,8 @@ async def _stop(children: Sequence[Child]) -> None:
 def _endpoint_lines(settings: Settings) -> list[str]:
     lines = []
     for spec in SERVICES.values():
+        if not spec.endpoints:  # e.g. outbound: it only connects out
+            lines.append(f"  {spec.name:<8} (no listener)")
         for endpoint in spec.endpoints:
             address = getattr(settings.listen, endpoint.name)
             scheme = "http://" if endpoint.kind == "http" else ""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 
 import httpx
 
 from tidings.core.config import Settings, split_endpoint
-from tidings.core.services import SERVICES, Endpoint
+from tidings.core.services import HEARTBEAT_SECONDS, SERVICES, Endpoint, heartbeat_path
 
 TIMEOUT = 2.0
 
@@ -68,10 +69,22 @@ async def probe(service: str, endpoint: Endpoint, settings: Settings) -> Probe:
     return Probe(service, endpoint.name, address, True, str(detail))
 
 
+async def probe_process(service: str, settings: Settings) -> Probe:
+    """A service without a listener is up while it keeps its heartbeat file fresh."""
+    path = heartbeat_path(settings, service)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return Probe(service, "(process)", "-", False, "not running")
+    if age > 3 * HEARTBEAT_SECONDS:
+        return Probe(service, "(process)", "-", False, f"no heartbeat for {age:.0f} s")
+    return Probe(service, "(process)", "-", True, "running")
+
+
 async def probe_all(settings: Settings) -> list[Probe]:
-    jobs = [
-        probe(spec.name, endpoint, settings)
-        for spec in SERVICES.values()
-        for endpoint in spec.endpoints
-    ]
+    jobs = []
+    for spec in SERVICES.values():
+        if not spec.endpoints:
+            jobs.append(probe_process(spec.name, settings))
+        jobs += [probe(spec.name, endpoint, settings) for endpoint in spec.endpoints]
     return list(await asyncio.gather(*jobs))

@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
+from tidings.mail.outbound import OutboundQueue, QueueError
 from tidings.mail.smtp.addresses import address_encoding_problem, is_mailbox, normalised
 from tidings.mail.smtp.auth import PasswordAuth
 from tidings.mail.smtp.authresults import authentication_results, strip_forged
@@ -54,12 +55,16 @@ class Handler(PasswordAuth):
         store: MailStore,
         limits: SourceLimits,
         port: Port,
+        outbox: OutboundQueue | None = None,
     ) -> None:
         self.settings = settings
         self.accounts = accounts
         self.store = store
         self.limits = limits
         self.port = port
+        # Authenticated submissions to other domains go to the outbound queue.
+        self.outbox = outbox if port.submission else None
+        self._outbox_lock = asyncio.Lock()  # the queue object is used from one thread at a time
         self.domains = {d.lower() for d in accounts.domains}
         self.hostname = settings.hostname
 
@@ -128,6 +133,11 @@ class Handler(PasswordAuth):
             return f"553 5.1.3 Recipient address <{address}> is not a valid address"
         domain = address.rpartition("@")[2].lower().rstrip(".")
         if domain not in self.domains:
+            if self.outbox is not None:  # authenticated submission: we relay for our users
+                if address not in envelope.rcpt_tos:
+                    envelope.rcpt_tos.append(address)
+                    envelope.rcpt_options.extend(rcpt_options)
+                return "250 2.1.5 Recipient OK (will be relayed)"
             if self.port.submission:
                 return NOT_YET.format(address=address)
             return RELAY_DENIED.format(address=address)
@@ -154,10 +164,18 @@ class Handler(PasswordAuth):
                 return problem
         queue_id = secrets.token_hex(8).upper()
         message = await self._prepend_trace(server, session, envelope, content, queue_id)
+        local = [r for r in envelope.rcpt_tos if r.rpartition("@")[2].lower() in self.domains]
+        remote = [r for r in envelope.rcpt_tos if r not in local]
         try:
-            for recipient in envelope.rcpt_tos:
+            for recipient in local:
                 await self.store.deliver_async(recipient, message)
-        except (OSError, ValueError) as exc:
+            if remote and self.outbox is not None:
+                # Return-Path belongs to final delivery (RFC 5321 §4.4), not to relayed mail.
+                outgoing = message.split(b"\r\n", 1)[1]
+                mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+                async with self._outbox_lock:
+                    await asyncio.to_thread(self.outbox.enqueue, mail_from, remote, outgoing)
+        except (OSError, ValueError, QueueError) as exc:
             log.error("delivery of %s failed: %s", queue_id, exc)
             return "451 4.3.0 Could not store the message; try again later"
         log.info(

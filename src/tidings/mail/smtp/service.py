@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from tidings.core.config import Settings
 from tidings.core.services import ServiceContext
 from tidings.core.tls import server_context
+from tidings.mail.outbound import OutboundQueue
 from tidings.mail.smtp.authresults import configure_resolver
 from tidings.mail.smtp.handler import Handler, Port
 from tidings.mail.smtp.limits import SourceLimits
@@ -82,6 +83,10 @@ async def main(ctx: ServiceContext) -> None:
     )
     tls = server_context(settings)
     store = MailStore(settings)
+    # A crash between a Maildir write and its index row is repaired before we accept
+    # more mail, whether or not the IMAP service restarts too.
+    await asyncio.to_thread(store.reconcile)
+    outbox = OutboundQueue(settings)
     limits = SourceLimits(
         max_connections=settings.mail.max_connections_per_source,
         connections_per_minute=settings.mail.max_connections_per_minute,
@@ -91,7 +96,7 @@ async def main(ctx: ServiceContext) -> None:
     servers: list[asyncio.Server] = []
     for port in PORTS:
         sock = ctx.listen(port.name)
-        handler = Handler(settings, ctx.accounts, store, limits, port)
+        handler = Handler(settings, ctx.accounts, store, limits, port, outbox)
         implicit = port.name == "submissions"
 
         def factory(handler: Handler = handler, implicit: bool = implicit) -> TidingsSMTP:

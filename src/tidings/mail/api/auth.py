@@ -1,0 +1,76 @@
+"""Bearer-token authentication for the API (RFC 6750), with scopes per route."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from quart import current_app, g, request
+
+from tidings.core.accounts import Accounts, AuthFailed, Principal
+from tidings.mail.api.problems import Problem
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+REALM = 'Bearer realm="tidings"'
+
+
+def _accounts() -> Accounts:
+    accounts: Accounts = current_app.config["ACCOUNTS"]
+    return accounts
+
+
+async def authenticate(scope: str) -> Principal:
+    header = request.headers.get("Authorization", "")
+    kind, _, secret = header.partition(" ")
+    if kind.lower() != "bearer" or not secret.strip():
+        raise Problem(
+            401,
+            "Unauthorized",
+            "send an API token: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": REALM},
+        )
+    try:
+        # The token check touches the database (last-used time): off the event loop.
+        principal = await asyncio.to_thread(_accounts().check_token, secret.strip())
+    except AuthFailed:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the token is unknown or revoked",
+            headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
+        ) from None
+    if not principal.has(scope):
+        raise Problem(
+            403,
+            "Forbidden",
+            f"this token lacks the {scope!r} scope",
+            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'},
+        )
+    return principal
+
+
+def requires(scope: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Route decorator: the caller's principal is in ``g.principal`` afterwards."""
+
+    def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @wraps(handler)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            g.principal = await authenticate(scope)
+            return await handler(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def current_address() -> str:
+    principal: Principal = g.principal
+    return principal.user.address
+
+
+def current_principal() -> Any:
+    return g.principal

@@ -1,0 +1,163 @@
+"""tidings' Maildirs with other real software: Dovecot reads and writes the same
+Maildir, and mbsync syncs a mailbox both ways over IMAPS."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from tests.conftest import Service
+from tests.peers import Dovecot
+from tests.test_imap import ALICE, client_for, message
+from tidings.core.accounts import Accounts
+from tidings.core.config import Settings, split_endpoint
+from tidings.core.tls import ensure_tls
+from tidings.mail.maildir import user_root
+from tidings.mail.store import MailStore
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def imap(run_service: Callable[[str], Service], accounts: Accounts) -> Service:
+    accounts.add_user(*ALICE)
+    return run_service("imap")
+
+
+def summary(client: IMAPClient, folder: str) -> dict[str, tuple[int, frozenset[bytes]]]:
+    """``subject → (uid, flags)`` of a folder, as an IMAP client sees it."""
+    client.select_folder(folder)
+    uids = client.search("ALL")
+    if not uids:
+        return {}
+    fetched = client.fetch(uids, ["ENVELOPE", "FLAGS"])
+    return {
+        data[b"ENVELOPE"].subject.decode(): (uid, frozenset(data[b"FLAGS"]) - {b"\\Recent"})
+        for uid, data in fetched.items()
+    }
+
+
+def test_dovecot_reads_and_writes_the_same_maildir(imap: Service, settings: Settings) -> None:
+    store = MailStore(settings)
+    for subject in ("alpha", "beta", "gamma"):
+        store.deliver(ALICE[0], message(subject))
+    store.deliver(ALICE[0], message("sent one"), folder="Sent", flags="S")
+    ours = client_for(settings)
+    before = summary(ours, "INBOX")
+    assert [before[s][0] for s in ("alpha", "beta", "gamma")] == [1, 2, 3]  # arrival order
+    ours.add_flags([before["alpha"][0]], [b"\\Flagged"])
+    before = summary(ours, "INBOX")
+    validity = ours.folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+    ours.logout()
+
+    root = user_root(settings.data_dir / "mail", ALICE[0])
+    with Dovecot(root, ALICE[0], "dovecot-pass") as dovecot:
+        theirs = IMAPClient("127.0.0.1", dovecot.port, ssl=False, timeout=30)
+        theirs.login(ALICE[0], "dovecot-pass")
+        # Same UIDs, UIDVALIDITY, flags and folders as tidings shows.
+        assert summary(theirs, "INBOX") == before, dovecot.log()
+        assert theirs.folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"] == validity
+        names = {name for _, _, name in theirs.list_folders()}
+        assert {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"} <= names
+        assert set(summary(theirs, "Sent")) == {"sent one"}
+        # Dovecot changes things: a flag, a move, an append.
+        theirs.select_folder("INBOX")
+        theirs.add_flags([before["beta"][0]], [b"\\Seen", b"\\Answered"])
+        theirs.move([before["gamma"][0]], "Archive")
+        theirs.append("Drafts", message("written by dovecot"), flags=[b"\\Draft"])
+        theirs.logout()
+        assert "Error" not in dovecot.log(), dovecot.log()
+
+    # tidings sees Dovecot's changes, over IMAP and in its index.
+    ours = client_for(settings)
+    after = summary(ours, "INBOX")
+    assert after["alpha"] == before["alpha"]
+    assert after["beta"] == (before["beta"][0], frozenset({b"\\Seen", b"\\Answered"}))
+    assert "gamma" not in after
+    assert set(summary(ours, "Archive")) == {"gamma"}
+    assert summary(ours, "Drafts")["written by dovecot"][1] == {b"\\Draft"}
+    ours.logout()
+    indexed = {m.subject: m for m in store.list_messages(ALICE[0], "INBOX").messages}
+    assert set(indexed) == {"alpha", "beta"}
+    assert set(indexed["beta"].flags) == {"\\Seen", "\\Answered"}
+    assert indexed["beta"].uid == before["beta"][0]
+    assert [m.subject for m in store.list_messages(ALICE[0], "Drafts").messages] == [
+        "written by dovecot"
+    ]
+
+
+def test_mbsync_syncs_both_ways(imap: Service, settings: Settings, tmp_path: Path) -> None:
+    store = MailStore(settings)
+    store.deliver(ALICE[0], message("from server"))
+    _, port = split_endpoint(settings.listen.imaps)
+    local = tmp_path / "laptop"
+    local.mkdir()
+    ca = ensure_tls(settings).ca
+    assert ca is not None
+    config = tmp_path / "mbsyncrc"
+    config.write_text(
+        f"""IMAPAccount tidings
+Host localhost
+Port {port}
+User {ALICE[0]}
+Pass {ALICE[1]}
+SSLType IMAPS
+CertificateFile {ca}
+
+IMAPStore remote
+Account tidings
+
+MaildirStore local
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel mail
+Far :remote:
+Near :local:
+Patterns INBOX Archive
+Create Both
+Expunge Both
+SyncState *
+"""
+    )
+
+    def sync() -> None:
+        done = subprocess.run(
+            ["mbsync", "-c", str(config), "-a"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    sync()
+    pulled = list((local / "INBOX" / "new").iterdir()) + list((local / "INBOX" / "cur").iterdir())
+    assert len(pulled) == 1
+    assert b"Subject: from server" in pulled[0].read_bytes()
+    # Laptop side: mark it seen and flagged, and file a new message into Archive.
+    cur = local / "INBOX" / "cur"
+    name = pulled[0].name.split(":2,")[0]
+    pulled[0].rename(cur / f"{name}:2,FS")
+    archive = local / "Archive"
+    (archive / "new").mkdir(parents=True, exist_ok=True)
+    (archive / "cur").mkdir(exist_ok=True)
+    (archive / "tmp").mkdir(exist_ok=True)
+    (archive / "new" / "1700000000.laptop.1").write_bytes(message("from laptop"))
+    sync()
+
+    ours = client_for(settings)
+    inbox = summary(ours, "INBOX")
+    assert inbox["from server"][1] == {b"\\Seen", b"\\Flagged"}
+    assert set(summary(ours, "Archive")) == {"from laptop"}
+    # And a deletion on the server reaches the laptop.
+    ours.select_folder("INBOX")
+    ours.delete_messages(ours.search("ALL"))
+    ours.expunge()
+    ours.logout()
+    sync()
+    left = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
+    assert left == []
+    assert [m.subject for m in store.list_messages(ALICE[0], "Archive").messages] == ["from laptop"]
+    assert store.list_messages(ALICE[0], "INBOX").total == 0
