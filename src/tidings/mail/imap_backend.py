@@ -131,7 +131,7 @@ def _format(self: BytesFormat, other: Any) -> bytes:
         return self.format([other])
     if isinstance(other, Iterable):
         return self.format(other)
-    raise NotImplementedError
+    raise TypeError(f"cannot interpolate {type(other).__name__} into a response")
 
 
 # pymap formats every response item with isinstance() against typing's runtime
