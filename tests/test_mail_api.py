@@ -413,6 +413,13 @@ def test_openapi_document_and_no_server_errors_under_schemathesis(api: dict[str,
     assert spec["info"]["title"] == "tidings mail API"
     assert "/v1/messages/{message_id}" in spec["paths"]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    # Browsable docs, complete offline: every script and stylesheet comes from the box.
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
+    assert "https://" not in docs.text and "http://" not in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/static/swagger-ui/{asset}" in docs.text
+        assert httpx.get(f"{base}/static/swagger-ui/{asset}").status_code == 200
     store_of(api).deliver("alice@example.test", make_mail("Fuzz target"))
     st = Path(sys.executable).with_name("st")
     assert st.exists(), "schemathesis is a test dependency"
