@@ -239,6 +239,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     assert victim.stdout is not None
     while len(acknowledged) < 150 and time.monotonic() < deadline:
         line = victim.stdout.readline()
+        assert line, f"the delivering process died early (exit {victim.wait()})"
         acknowledged.append(line.split()[1])
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()

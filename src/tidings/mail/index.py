@@ -28,6 +28,8 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
+from tidings.core.sqlite import setup_lock
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -198,17 +200,20 @@ class MailIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across a process crash in WAL mode; only power loss can
-        # drop the last commits, and the index is rebuilt from the Maildirs anyway.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        with self._schema_lock:
+        # Switching to WAL and creating the schema take locks SQLite does not wait for
+        # (no busy handler): processes opening a new index at once get "database is
+        # locked". A file lock makes that first step one process at a time.
+        with self._schema_lock, setup_lock(self.path):
+            conn.execute("PRAGMA journal_mode=WAL")
             if not self._schema_ready:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version < SCHEMA_VERSION:
                     conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
                 self._schema_ready = True
+        # NORMAL is durable across a process crash in WAL mode; only power loss can
+        # drop the last commits, and the index is rebuilt from the Maildirs anyway.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
         self._local.conn = conn
         return conn
 

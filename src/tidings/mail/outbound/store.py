@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidings.core.config import Settings
+from tidings.core.sqlite import setup_lock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -92,10 +93,11 @@ class QueueStore:
         self._db = sqlite3.connect(
             self.path, timeout=30, check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        with setup_lock(self.path):  # smtp, mail-api and outbound open it at once
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
         # FULL: the WAL is fsynced at every commit, so a committed row survives power loss.
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
         if new_file:
             _fsync_dir(directory)
         if created:
