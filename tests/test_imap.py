@@ -16,6 +16,7 @@ from tests.conftest import Service
 from tidings.core.accounts import Accounts
 from tidings.core.config import Settings, split_endpoint
 from tidings.core.tls import client_context
+from tidings.mail.maildir import user_root
 from tidings.mail.store import MailStore
 
 pytestmark = pytest.mark.slow
@@ -291,5 +292,39 @@ def test_uidplus_answers_with_the_new_uids(imap: Service, settings: Settings) ->
         client.select("Archive")
         typ, data = client.uid("FETCH", "1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
         assert typ == "OK" and b"to copy" in data[0][1]
+    finally:
+        client.logout()
+
+
+def test_keywords_are_kept_like_dovecot_keeps_them(
+    run_service: Callable[[str], Service], users: None, settings: Settings
+) -> None:
+    """Thunderbird's tags and junk marks are IMAP keywords: they must survive a restart,
+    reach the index, and be written where Dovecot reads them (dovecot-keywords)."""
+    service = run_service("imap")
+    store = MailStore(settings)
+    store.deliver(ALICE[0], message("tag me"))
+    client = client_for(settings)
+    client.select_folder("INBOX")
+    (uid,) = client.search("ALL")
+    client.add_flags(uid, [b"$label1", b"$Junk", b"\\Seen"])
+    assert set(client.get_flags(uid)[uid]) - {b"\\Recent"} == {b"$label1", b"$Junk", b"\\Seen"}
+    client.remove_flags(uid, [b"$Junk"])
+    client.logout()
+    (row,) = store.index.list_folder(ALICE[0], "INBOX", limit=10, offset=0)[0]
+    assert set(row.flags) == {"$label1", "\\Seen"}
+    keywords = (user_root(settings.data_dir / "mail", ALICE[0]) / "dovecot-keywords").read_text()
+    assert {line.split()[1] for line in keywords.splitlines()} == {"$label1", "$Junk"}
+
+    service.stop()
+    run_service("imap")
+    client = client_for(settings)
+    try:
+        client.select_folder("INBOX")
+        assert set(client.get_flags(uid)[uid]) - {b"\\Recent"} == {b"$label1", b"\\Seen"}
+        # Clients learn they may create keywords; FLAGS lists flags, not the wildcard.
+        selected = client.select_folder("INBOX")
+        assert b"\\*" in selected[b"PERMANENTFLAGS"]
+        assert b"\\*" not in selected[b"FLAGS"]
     finally:
         client.logout()

@@ -23,10 +23,6 @@ from tidings.core.tls import ensure_tls
 pytestmark = pytest.mark.slow
 
 KNOWN_FAILURES = {
-    # pymap keeps only keywords listed in dovecot-keywords; custom ones are dropped.
-    "test_append_bytes",
-    "test_append_unicode",
-    "test_flags",
     # The suite compares IMAPClient 4's Envelope dataclass as a sequence: fails
     # against any server.
     "test_fetch",

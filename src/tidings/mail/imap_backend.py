@@ -33,6 +33,7 @@ import pymap.bytes as pymap_bytes
 from pymap.backend.maildir import Config as MaildirConfig
 from pymap.backend.maildir import FilterSet
 from pymap.backend.maildir import Session as MaildirSession
+from pymap.backend.maildir.flags import MaildirFlags
 from pymap.backend.maildir.io import FileWriteable
 from pymap.backend.maildir.layout import MaildirLayout
 from pymap.backend.maildir.mailbox import (
@@ -52,6 +53,7 @@ from pymap.flags import FlagOp
 from pymap.imap.state import ConnectionState
 from pymap.interfaces.login import IdentityInterface, LoginInterface
 from pymap.interfaces.message import CachedMessage
+from pymap.mailbox import MailboxSnapshot
 from pymap.message import BaseLoadedMessage
 from pymap.mime import MessageContent
 from pymap.parsing.command import Command, CommandAuth, CommandNoArgs
@@ -66,7 +68,7 @@ from pymap.parsing.response import (
     UntaggedResponse,
 )
 from pymap.parsing.specials import FetchRequirement, ObjectId
-from pymap.parsing.specials.flag import Flag
+from pymap.parsing.specials.flag import Flag, Wildcard
 from pymap.selected import SelectedMailbox
 from pymap.token import AllTokens
 from pymap.user import UserMetadata
@@ -77,7 +79,7 @@ from pysasl.hashing import BuiltinHash
 from tidings import __version__
 from tidings.core.accounts import Accounts, AuthFailed, Throttled
 from tidings.core.config import Settings
-from tidings.mail.maildir import SPECIAL_FOLDERS
+from tidings.mail.maildir import SPECIAL_FOLDERS, fsync_dir
 from tidings.mail.store import (
     MailStore,
     add_file,
@@ -85,6 +87,7 @@ from tidings.mail.store import (
     durable_file_write,
     record_uid,
     scan_folder,
+    uidlist_lock,
 )
 
 #: How often an IDLE connection looks at its folder's directories (a few stat calls).
@@ -386,8 +389,91 @@ class TidingsMailboxSet(MailboxSet):
         await super().rename_mailbox(before, after)
 
 
+class TidingsMaildirFlags(MaildirFlags):
+    """IMAP keywords (``$Junk``, ``$label1``, Thunderbird's tags) registered on first
+    use in ``dovecot-keywords``, as Dovecot does. pymap maps only keywords already
+    listed there and silently drops the others, so a client's tags were lost."""
+
+    MAX_KEYWORDS = 26  # one Maildir info letter each, a-z
+
+    def to_maildir(self, flags: Iterable[bytes | Flag]) -> str:
+        wanted = [flag if isinstance(flag, Flag) else Flag(flag) for flag in flags]
+        unknown = [
+            flag
+            for flag in wanted
+            if flag not in self.system_flags
+            and flag not in self.keywords
+            and not bytes(flag).startswith(b"\\")
+        ]
+        if unknown:
+            self._register(unknown)
+        return super().to_maildir(wanted)
+
+    def _register(self, flags: list[Flag]) -> None:
+        folder = Path(self.path)
+        with uidlist_lock(folder):  # Dovecot guards dovecot-keywords with this lock too
+            current = MaildirFlags.file_read(self.path)
+            names = [
+                bytes(k).decode()
+                for k in sorted(current.keywords, key=lambda k: current.to_maildir([k]))
+            ]
+            for flag in flags:
+                name = bytes(flag).decode()
+                if name not in names and len(names) < self.MAX_KEYWORDS:
+                    names.append(name)
+            text = "".join(f"{index} {name}\n" for index, name in enumerate(names))
+            target = Path(self.get_file(self.path))
+            tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+            with tmp.open("w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(target)
+            fsync_dir(folder)
+        with target.open(encoding="utf-8") as handle:
+            self.read(handle)
+
+
+class _Snapshot(MailboxSnapshot):
+    """``\\*`` belongs in PERMANENTFLAGS (clients may create keywords) but not in the
+    FLAGS response, which lists flags, not permissions (RFC 3501 §7.2.6)."""
+
+    __slots__: list[str] = []
+
+    @property
+    def flags(self) -> frozenset[Flag]:
+        return super().flags - {Wildcard}
+
+
 class TidingsMailboxData(MailboxData):
     """Marks its folder changed after writes; wakes IDLE on changes on disk."""
+
+    @property
+    def maildir_flags(self) -> MaildirFlags:
+        if self._flags is None:
+            self._flags = TidingsMaildirFlags.file_read(self._path)
+        return self._flags
+
+    @property
+    def permanent_flags(self) -> frozenset[Flag]:
+        # The wildcard makes pymap keep any keyword a client stores (it filters STORE
+        # and APPEND flags against this set); TidingsMaildirFlags then records it.
+        return self.maildir_flags.permanent_flags | {Wildcard}
+
+    async def snapshot(self) -> MailboxSnapshot:
+        base = await super().snapshot()
+        return _Snapshot(
+            base.mailbox_id,
+            base.readonly,
+            base.uid_validity,
+            base.permanent_flags,
+            base.session_flags,
+            base.exists,
+            base.recent,
+            base.unseen,
+            base.first_unseen,
+            base.next_uid,
+        )
 
     def __init__(
         self,

@@ -46,7 +46,7 @@ def folder_path(root: Path, folder: str) -> Path:
     return root / ("." + ".".join(parts))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -65,8 +65,8 @@ def ensure_folder(path: Path) -> None:
         except FileExistsError:
             pass
     if created:
-        _fsync_dir(path)
-        _fsync_dir(path.parent)
+        fsync_dir(path)
+        fsync_dir(path.parent)
         if path.name.startswith("."):
             # Maildir++ marks folders with an empty maildirfolder file (Dovecot, Courier).
             (path / "maildirfolder").touch(mode=0o600)
@@ -113,5 +113,5 @@ def write_message(folder: Path, message: bytes, *, flags: str = "") -> Path:
     else:
         final = folder / "new" / name
     tmp.rename(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final

@@ -43,6 +43,7 @@ from tidings.mail.maildir import (
     SPECIAL_FOLDERS,
     ensure_mailbox,
     folder_path,
+    fsync_dir,
     user_root,
     write_message,
 )
@@ -82,14 +83,6 @@ class SyncReport:
 
 
 # -- dovecot-uidlist, written safely ---------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def durable_file_write(obj: FileWriteable) -> None:
     """Replace one of pymap's metadata files atomically and durably.
 
@@ -109,7 +102,7 @@ def durable_file_write(obj: FileWriteable) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     obj._touched = False
 
 
@@ -228,7 +221,7 @@ def add_file(
     if not recent and path.parent.name == "new":
         final = folder / "cur" / (path.name + ":2,")
         path.rename(final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         path = final
     os.utime(path, (internal_date, internal_date))
     return path
@@ -500,9 +493,9 @@ class MailStore:
         target = path.parent.parent / "cur" / f"{message.key}:2,{''.join(sorted(letters))}"
         if target != path:
             path.rename(target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             if path.parent != target.parent:
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
         self.sync_folder(address, message.folder)
         updated = self.index.get(address, message.id)
         if updated is None:
@@ -526,7 +519,7 @@ class MailStore:
             internal_date=source.stat().st_mtime,  # IMAP's INTERNALDATE moves with it
         )
         source.unlink()
-        _fsync_dir(source.parent)
+        fsync_dir(source.parent)
         self.sync_folder(address, message.folder)
         self.sync_folder(address, folder)
         moved = self.index.by_key(address, folder, copied.name.split(":", 1)[0])
@@ -540,7 +533,7 @@ class MailStore:
         if permanent or message.folder == "Trash":
             path = self._locate(address, message)
             path.unlink()
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             self.sync_folder(address, message.folder)
         else:
             self.move(address, message, "Trash")

@@ -14,7 +14,6 @@ sent again on restart. No other crash loses or duplicates anything.
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from tidings.core.config import Settings
 from tidings.core.sqlite import setup_lock
+from tidings.mail.maildir import fsync_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -71,14 +71,6 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class QueueStore:
     """Rows of the queue. Thread-safe (one connection behind a lock); every write is
     one fsynced transaction."""
@@ -99,9 +91,9 @@ class QueueStore:
         # FULL: the WAL is fsynced at every commit, so a committed row survives power loss.
         self._db.execute("PRAGMA synchronous=FULL")
         if new_file:
-            _fsync_dir(directory)
+            fsync_dir(directory)
         if created:
-            _fsync_dir(directory.parent)
+            fsync_dir(directory.parent)
 
     def close(self) -> None:
         with self._lock:
