@@ -21,6 +21,7 @@ from quart_schema import (
     validate_request,
     validate_response,
 )
+from tidings_assets import swagger_ui
 from werkzeug.exceptions import HTTPException
 
 from tidings import __version__
@@ -166,7 +167,8 @@ async def _send(message: EmailMessage, envelope: list[str]) -> models.SentOut:
     )
 
 
-SWAGGER = "/static/swagger-ui"  # swagger-ui-dist 5.35.0 (Apache-2.0), vendored
+SWAGGER = "/static/swagger-ui"  # served from tidings_assets (swagger-ui-dist, vendored)
+SWAGGER_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css"})
 _EMAIL_ELEMENT = re.compile(rb"<EMailAddress>\s*([^<\s]{1,254})\s*</EMailAddress>")
 
 
@@ -218,7 +220,7 @@ def _build(draft: compose.Draft, **kwargs: Any) -> EmailMessage:
 def create_app(
     settings: Settings, store: MailStore, accounts: Accounts, outbox: Outbox | None = None
 ) -> Quart:
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=None)
     app.config["MAIL_API"] = MailAPI(settings, store, accounts, outbox)
     app.config["ACCOUNTS"] = accounts
     app.config["MAX_CONTENT_LENGTH"] = 40 * 1024 * 1024
@@ -252,6 +254,15 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         return Problem(error.code or 500, error.name, error.description or "").response()
+
+    @app.get(f"{SWAGGER}/<name>")
+    @hide
+    async def swagger_asset(name: str) -> Response:
+        asset = swagger_ui() / name
+        if name not in SWAGGER_ASSETS or not asset.is_file():
+            raise not_found("asset")
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        return Response(asset.read_bytes(), content_type=kind)
 
     # -- client setup (no token: a client asks before it has an account) -------
     async def thunderbird_config() -> Response:
