@@ -480,5 +480,70 @@ def ai_model(state: State, check: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+# -- talking to the assistant ---------------------------------------------------
+def _assistant_options(func: Any) -> Any:
+    func = click.option(
+        "--token",
+        envvar="TIDINGS_TOKEN",
+        required=True,
+        help="Your API token (needs the ai scope, plus those of the tools, e.g. mail:read); "
+        "default: $TIDINGS_TOKEN.",
+    )(func)
+    func = click.option(
+        "--url", help="The assistant's WebSocket (default: ws://<listen.ai>/v1/ws)."
+    )(func)
+    func = click.option(
+        "--json", "as_json", is_flag=True, help="Print every event as a JSON line."
+    )(func)
+    func = click.option("--yes", "answer", flag_value="yes", help="Approve every confirmation.")(
+        func
+    )
+    return click.option("--no", "answer", flag_value="no", help="Refuse every confirmation.")(func)
+
+
+def _talk(state: State, url: str | None, run: Any) -> None:
+    import asyncio
+
+    from tidings.ai.client import ClientError, default_url
+
+    try:
+        status = asyncio.run(run(url or default_url(state.settings)))
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)
+
+
+@cli.command("ask")
+@click.argument("request", nargs=-1, required=True)
+@_assistant_options
+@pass_state
+def ask_cmd(
+    state: State,
+    request: tuple[str, ...],
+    token: str,
+    url: str | None,
+    as_json: bool,
+    answer: str | None,
+) -> None:
+    """Ask the assistant once: tidings ask "liste mes mails"."""
+    from tidings.ai.client import Terminal, ask
+
+    terminal = Terminal(answer=answer or "ask", as_json=as_json)  # type: ignore[arg-type]
+    _talk(state, url, lambda u: ask(u, token, " ".join(request), terminal))
+
+
+@cli.command("chat")
+@_assistant_options
+@pass_state
+def chat_cmd(state: State, token: str, url: str | None, as_json: bool, answer: str | None) -> None:
+    """Talk with the assistant, one request per line (end with Ctrl-D)."""
+    from tidings.ai.client import Terminal, chat
+
+    terminal = Terminal(answer=answer or "ask", as_json=as_json)  # type: ignore[arg-type]
+    _talk(state, url, lambda u: chat(u, token, terminal))
+
+
 def main() -> None:
     cli(prog_name="tidings")

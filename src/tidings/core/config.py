@@ -128,6 +128,21 @@ class Log(Section):
     )
 
 
+class McpServer(Section):
+    """One MCP server whose tools the assistant may use."""
+
+    name: str = Field(description="Short name, shown in tool-call events and logs.")
+    url: str = Field(
+        pattern=r"^https?://",
+        description="Streamable HTTP endpoint, e.g. `http://127.0.0.1:8090/mcp`.",
+    )
+    send_user_token: bool = Field(
+        True,
+        description="Call it with the requesting user's own API token (the box's own "
+        "servers); off for a server that takes no tidings token.",
+    )
+
+
 class Ai(Section):
     """The assistant's model runtime: an in-process GGUF model (llama.cpp) or any
     OpenAI-compatible endpoint (Ollama, llama-server, vLLM)."""
@@ -172,6 +187,21 @@ class Ai(Section):
     )
     request_timeout: float = Field(
         300.0, gt=0, description="Seconds to wait for one answer from the endpoint."
+    )
+    mcp_servers: list[McpServer] = Field(
+        default_factory=list,
+        description="MCP servers whose tools the assistant uses (TOML: `[[ai.mcp_servers]]`). "
+        "Empty: this box's own (mail on `listen.mcp_mail`).",
+    )
+    confirmation_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds the assistant waits for the user to approve a send or a "
+        "change; unanswered means refused.",
+    )
+    default_language: Literal["fr", "en"] = Field(
+        "en",
+        description="Language of answers when a request does not show its own.",
     )
 
 

@@ -84,6 +84,12 @@ SERVICES: dict[str, ServiceSpec] = {
             "mail REST API: what the web UI, MCP and scripts use",
         ),
         ServiceSpec(
+            "ai",
+            "tidings.ai.service:main",
+            (Endpoint("ai", "http"),),
+            "the assistant: local model, MCP tools, conversations (WebSocket and SSE)",
+        ),
+        ServiceSpec(
             "imap",
             "tidings.mail.imap:main",
             (Endpoint("imap", "imap"), Endpoint("imaps", "imap")),

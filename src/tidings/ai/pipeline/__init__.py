@@ -25,12 +25,14 @@ from typing import Any, Literal
 import jsonschema
 
 from tidings.ai.backends import Backend, Message, Sampling, ToolSpec
+from tidings.ai.language import LANGUAGES, Language, detect
+from tidings.ai.phrases import say
 from tidings.ai.pipeline.arguments import fill, preamble
 from tidings.ai.pipeline.grounding import AddressBook, Contact
 from tidings.ai.pipeline.intents import IntentMatcher
 from tidings.ai.pipeline.router import CLARIFY, NO_TOOL, router_for
 from tidings.ai.pipeline.tools import IntentRegistry, Tool
-from tidings.ai.pipeline.validate import check
+from tidings.ai.pipeline.validate import Problem, check
 
 __all__ = ["AddressBook", "Contact", "Decision", "IntentRegistry", "Pipeline", "Tool"]
 
@@ -47,10 +49,13 @@ class Decision:
     tool: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     question: str = ""
+    """The question for the user, in ``language``."""
     confidence: float = 1.0
     confirm: bool = False
     """Ask the user before running the call: the tool may change or send things."""
-    """Ask the user before running the call: the tool may change or send things."""
+    language: Language = "en"
+    """The request's language: what to answer in."""
+    problems: dict[str, Problem] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -64,6 +69,7 @@ class Pipeline:
         registry: IntentRegistry | None = None,
         address_book: AddressBook | None = None,
         min_confidence: float = 0.3,
+        default_language: Language = "en",
     ) -> None:
         parsed = [t if isinstance(t, Tool) else Tool.from_mcp(t) for t in tools]
         self.tools = (registry or IntentRegistry()).apply(parsed)
@@ -71,6 +77,7 @@ class Pipeline:
         self.backend = backend
         self.address_book = address_book or AddressBook()
         self.min_confidence = min_confidence
+        self.default_language: Language = default_language
         self.matcher = IntentMatcher(self.tools)
         self.router = None if backend.native_tools else router_for(self.tools)
         self.preamble = preamble(self.tools)
@@ -87,29 +94,47 @@ class Pipeline:
         tools = list(tools)
         return await asyncio.to_thread(lambda: cls(backend, tools, **options))
 
-    async def decide(self, text: str, *, now: datetime | None = None) -> Decision:
+    async def decide(
+        self,
+        text: str,
+        *,
+        now: datetime | None = None,
+        address_book: AddressBook | None = None,
+        language: Language | None = None,
+    ) -> Decision:
+        """The decision for ``text``. ``address_book`` is the requesting user's (the
+        pipeline is shared by users with the same tools); ``language`` forces the
+        language of questions, else the request's own is used."""
         now = now or datetime.now()
+        book = address_book if address_book is not None else self.address_book
         match = self.matcher.match(text)
         if match is not None:
+            if language is None and match.language in LANGUAGES:
+                language = match.language
+            lang = language or detect(text, self.default_language)
             tool = self.by_name[match.tool]
-            return await self._complete(tool, text, now, match.arguments, "template", 1.0)
+            return await self._complete(
+                tool, text, now, match.arguments, "template", 1.0, book, lang
+            )
+        lang = language or detect(text, self.default_language)
         if self.backend.native_tools:
-            return await self._native(text, now)
+            return await self._native(text, now, book, lang)
         assert self.router is not None
         route = self.router.route(text)
         # An unsure router answers without a tool: a wrong call costs more than a
         # reply that does nothing (0.3 is about three times chance among ~9 labels).
         if route.label == NO_TOOL or route.confidence < self.min_confidence:
-            return Decision("answer", "router", confidence=route.confidence)
+            return Decision("answer", "router", confidence=route.confidence, language=lang)
         if route.label == CLARIFY:
             return Decision(
                 "clarify",
                 "router",
-                question="What should I do, and with which message or person?",
+                question=say("vague", lang),
                 confidence=route.confidence,
+                language=lang,
             )
         tool = self.by_name[route.label]
-        return await self._complete(tool, text, now, {}, "router", route.confidence)
+        return await self._complete(tool, text, now, {}, "router", route.confidence, book, lang)
 
     async def _complete(
         self,
@@ -119,6 +144,8 @@ class Pipeline:
         captured: dict[str, Any],
         via: Via,
         confidence: float,
+        book: AddressBook,
+        language: Language,
     ) -> Decision:
         # A capture the schema refuses ("41 s'il te plaît" for an id of digits) was
         # a template too loose for this request: the model reads that one instead.
@@ -133,7 +160,9 @@ class Pipeline:
                 self.backend, self.tools, tool, text, missing, preamble_text=self.preamble
             )
             proposed.update({k: v for k, v in filled.items() if k in missing})
-        return self._checked(tool, text, now, proposed, frozenset(captured), via, confidence)
+        return self._checked(
+            tool, text, now, proposed, frozenset(captured), via, confidence, book, language
+        )
 
     def _checked(
         self,
@@ -144,18 +173,24 @@ class Pipeline:
         trusted: frozenset[str],
         via: Via,
         confidence: float,
+        book: AddressBook,
+        language: Language,
     ) -> Decision:
-        result = check(
-            tool, proposed, text=text, now=now, address_book=self.address_book, trusted=trusted
-        )
+        result = check(tool, proposed, text=text, now=now, address_book=book, trusted=trusted)
         if result.problems:
             return Decision(
                 "clarify",
                 via,
                 tool=tool.name,
                 arguments=result.arguments,
-                question="; ".join(result.problems.values()),
+                question=" ".join(
+                    dict.fromkeys(
+                        say(p.code, language, **p.values) for p in result.problems.values()
+                    )
+                ),
                 confidence=confidence,
+                language=language,
+                problems=result.problems,
             )
         return Decision(
             "call",
@@ -164,17 +199,22 @@ class Pipeline:
             arguments=result.arguments,
             confidence=confidence,
             confirm=tool.needs_confirmation,
+            language=language,
         )
 
-    async def _native(self, text: str, now: datetime) -> Decision:
+    async def _native(
+        self, text: str, now: datetime, book: AddressBook, language: Language
+    ) -> Decision:
         specs = [ToolSpec(t.name, t.description, t.input_schema) for t in self.tools]
         call = await self.backend.call_tools(
             [Message("user", text)], specs, Sampling(max_tokens=256)
         )
         if call.name is None or call.name not in self.by_name:
-            return Decision("answer", "native")
+            return Decision("answer", "native", language=language)
         tool = self.by_name[call.name]
-        return self._checked(tool, text, now, call.arguments, frozenset(), "native", 1.0)
+        return self._checked(
+            tool, text, now, call.arguments, frozenset(), "native", 1.0, book, language
+        )
 
 
 def _fits(tool: Tool, name: str, value: Any) -> bool:

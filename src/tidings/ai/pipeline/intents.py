@@ -28,6 +28,8 @@ class IntentMatch:
     arguments: dict[str, Any]
     free_text: frozenset[str] = field(default_factory=frozenset)
     """Arguments captured as free text (as opposed to a listed value or a fixed one)."""
+    language: str = ""
+    """The language of the template that matched."""
 
 
 def _score(result: RecognizeResult) -> tuple[int, int, str]:
@@ -72,12 +74,12 @@ class IntentMatcher:
 
     def match(self, text: str) -> IntentMatch | None:
         text = text.strip()
-        results: list[RecognizeResult] = []
+        results: list[tuple[RecognizeResult, str]] = []
         for language, intents in self._by_language.items():
-            results.extend(recognize_all(text, intents, language=language))
+            results.extend((r, language) for r in recognize_all(text, intents, language=language))
         if not results:
             return None
-        best = min(results, key=_score)
+        best, language = min(results, key=lambda pair: _score(pair[0]))
         arguments: dict[str, Any] = {}
         free_text = set()
         for entity in best.entities_list:
@@ -91,4 +93,4 @@ class IntentMatcher:
                 free_text.add(entity.name)
             else:
                 arguments[entity.name] = entity.value
-        return IntentMatch(best.intent.name, arguments, frozenset(free_text))
+        return IntentMatch(best.intent.name, arguments, frozenset(free_text), language)

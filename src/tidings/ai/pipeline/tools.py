@@ -26,11 +26,15 @@ gives its values.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 META_KEY = "tidings/intents"
+I18N_KEY = "tidings/i18n"
+ANSWER_KEY = "tidings/answer"
+ELICITS_KEY = "tidings/elicits"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class Tool:
     input_schema: dict[str, Any]
     annotations: dict[str, Any] = field(default_factory=dict)
     intents: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The tool's other ``_meta`` (wording of its results, titles per language)."""
+    title: str = ""
 
     @classmethod
     def from_mcp(cls, tool: Any) -> Tool:
@@ -55,6 +62,8 @@ class Tool:
             input_schema=dict(tool.get("inputSchema") or {"type": "object", "properties": {}}),
             annotations=dict(tool.get("annotations") or {}),
             intents=dict(meta.get(META_KEY) or {}),
+            meta={k: v for k, v in meta.items() if k != META_KEY},
+            title=str(tool.get("title") or (tool.get("annotations") or {}).get("title") or ""),
         )
 
     @property
@@ -73,6 +82,21 @@ class Tool:
         if self.annotations.get("readOnlyHint", False):
             return False
         return bool(self.annotations.get("destructiveHint", True))
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.annotations.get("readOnlyHint", False))
+
+    @property
+    def elicits(self) -> bool:
+        """The server asks the user itself (MCP elicitation) before acting."""
+        return bool(self.meta.get(ELICITS_KEY, False))
+
+    def localized(self, language: str, key: str) -> str:
+        """The tool's ``title`` or ``description`` in ``language``, if it gives one."""
+        texts = (self.meta.get(I18N_KEY) or {}).get(language) or {}
+        fallback = self.title or self.name if key == "title" else self.description
+        return str(texts.get(key) or fallback)
 
     def synonyms(self, argument: str) -> dict[str, list[str]]:
         """Value → the words people use for it, from the pattern lists."""
@@ -100,12 +124,6 @@ class IntentRegistry:
         out = []
         for tool in tools:
             if not tool.intents and tool.name in self._patterns:
-                tool = Tool(
-                    tool.name,
-                    tool.description,
-                    tool.input_schema,
-                    tool.annotations,
-                    self._patterns[tool.name],
-                )
+                tool = dataclasses.replace(tool, intents=self._patterns[tool.name])
             out.append(tool)
         return out

@@ -29,14 +29,23 @@ from tidings.ai.pipeline.grounding import AddressBook, appears_in, is_address
 from tidings.ai.pipeline.tools import Tool
 
 
+@dataclass(frozen=True)
+class Problem:
+    """What the user must tell before the call can be made. ``code`` names a sentence
+    of :mod:`tidings.ai.phrases`, so the question is asked in the user's language."""
+
+    code: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Checked:
     arguments: dict[str, Any]
-    problems: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, Problem] = field(default_factory=dict)
     """Argument → what the user must say about it (unknown person, missing value)."""
 
 
-def _person(value: Any, text: str, book: AddressBook) -> tuple[str | None, str | None]:
+def _person(value: Any, text: str, book: AddressBook) -> tuple[str | None, Problem | None]:
     """(address, None), (None, question for the user) or (None, None) when the value
     is not in the request at all (an invention, dropped like any other)."""
     value = str(value).strip().strip("<>")
@@ -49,8 +58,19 @@ def _person(value: Any, text: str, book: AddressBook) -> tuple[str | None, str |
         return matches[0].address.lower(), None
     if len(matches) > 1:
         names = ", ".join(f"{c.name} <{c.address}>" for c in matches)
-        return None, f"which {value}: {names}?"
-    return None, f"I do not know {value!r}: what is their address?"
+        return None, Problem("ambiguous_person", {"value": value, "names": names})
+    return None, Problem("unknown_person", {"value": value})
+
+
+def _missing(tool: Tool, name: str) -> Problem:
+    schema = tool.properties.get(name, {})
+    if schema.get("format") == "email":
+        return Problem("missing_person")
+    if name.endswith("id") or schema.get("pattern") == "^[0-9]+$":
+        return Problem("missing_id")
+    if name in ("body", "text", "message"):
+        return Problem("missing_text")
+    return Problem("missing_value", {"name": name, "description": schema.get("description", "")})
 
 
 def _from_list(tool: Tool, name: str, value: Any, text: str) -> bool:
@@ -103,7 +123,7 @@ def check(
     """Validate ``proposed`` for ``tool``; ``trusted`` names arguments a template captured
     from the request (they are normalised, but need no grounding)."""
     out: dict[str, Any] = {}
-    problems: dict[str, str] = {}
+    problems: dict[str, Problem] = {}
     props = tool.properties
     for name, value in proposed.items():
         schema = props.get(name)
@@ -149,16 +169,17 @@ def check(
         if errors:
             del out[name]
             if name in trusted or name in tool.required:
-                problems[name] = f"{name}: {errors[0].message}"
+                problems[name] = Problem(
+                    "invalid_value", {"name": name, "detail": errors[0].message}
+                )
     _fill_day(tool, out, text, now)
     _fill_listed(tool, out, text)
     for name in tool.required:
         if name not in out and name not in problems:
-            label = props.get(name, {}).get("description") or name
-            problems[name] = f"missing {name} ({label})"
+            problems[name] = _missing(tool, name)
     if not problems:
         try:
             jsonschema.validate(out, tool.input_schema)
         except jsonschema.ValidationError as exc:
-            problems["*"] = f"invalid arguments for {tool.name}: {exc.message}"
+            problems["*"] = Problem("invalid_value", {"name": tool.name, "detail": exc.message})
     return Checked(out, problems)

@@ -15,23 +15,21 @@ from quart import Quart, Response, current_app, request
 from quart_schema import (
     Info,
     QuartSchema,
-    RequestSchemaValidationError,
     hide,
     validate_querystring,
     validate_request,
     validate_response,
 )
 from tidings_assets import swagger_ui
-from werkzeug.exceptions import HTTPException
 
 from tidings import __version__
 from tidings.core.accounts import AccountError, Accounts, normalise_address
+from tidings.core.bearer import current_address, current_principal, requires
 from tidings.core.config import Settings
 from tidings.core.http import add_health
+from tidings.core.problems import Problem, install_problem_handlers, not_found
 from tidings.mail import autoconfig
 from tidings.mail.api import compose, models
-from tidings.mail.api.auth import current_address, current_principal, requires
-from tidings.mail.api.problems import Problem, not_found
 from tidings.mail.api.render import parse, render
 from tidings.mail.index import IndexedMessage
 from tidings.mail.outbound import QueueError
@@ -237,23 +235,7 @@ def create_app(
     )
     add_health(app, "mail-api")
 
-    @app.errorhandler(Problem)
-    async def problem(error: Problem) -> Response:
-        return error.response()
-
-    @app.errorhandler(RequestSchemaValidationError)
-    async def invalid(error: RequestSchemaValidationError) -> Response:
-        detail = str(error.validation_error)
-        return Problem(400, "Bad Request", detail[:2000]).response()
-
-    @app.errorhandler(UnicodeDecodeError)
-    async def not_utf8(error: UnicodeDecodeError) -> Response:
-        # Quart decodes JSON bodies as UTF-8 and lets the error escape as a 500.
-        return Problem(400, "Bad Request", "the request body is not valid UTF-8").response()
-
-    @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> Response:
-        return Problem(error.code or 500, error.name, error.description or "").response()
+    install_problem_handlers(app)
 
     @app.get(f"{SWAGGER}/<name>")
     @hide

@@ -1,4 +1,7 @@
-"""Bearer-token authentication for the API (RFC 6750), with scopes per route."""
+"""Bearer-token authentication for the HTTP APIs (RFC 6750), with scopes per route.
+
+Shared by every Quart service (mail REST API, assistant): the app puts the core
+:class:`~tidings.core.accounts.Accounts` in ``app.config["ACCOUNTS"]``."""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from quart import current_app, g, request
+from quart import current_app, g, request, websocket
 
 from tidings.core.accounts import Accounts, AuthFailed, Principal
-from tidings.mail.api.problems import Problem
+from tidings.core.problems import Problem
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,8 +26,11 @@ def _accounts() -> Accounts:
     return accounts
 
 
-async def authenticate(scope: str) -> Principal:
-    header = request.headers.get("Authorization", "")
+async def authenticate(scope: str, *, websocket_request: bool = False) -> Principal:
+    """The principal behind the request's bearer token; its secret is kept in
+    ``g.bearer_token`` for services that act on the user's behalf elsewhere."""
+    headers = (websocket if websocket_request else request).headers
+    header = headers.get("Authorization", "")
     kind, _, secret = header.partition(" ")
     if kind.lower() != "bearer" or not secret.strip():
         raise Problem(
@@ -50,6 +56,7 @@ async def authenticate(scope: str) -> Principal:
             f"this token lacks the {scope!r} scope",
             headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'},
         )
+    g.bearer_token = secret.strip()
     return principal
 
 

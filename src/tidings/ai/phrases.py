@@ -1,0 +1,100 @@
+"""Everything the assistant says in its own words, in French and in English.
+
+Tools bring their own wording for their results (``_meta["tidings/answer"]``);
+this catalogue holds the rest: questions back to the user, confirmations, refusals,
+help. One function per kind of sentence keeps the two languages side by side, so
+neither can fall behind the other (a test checks every key has both).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tidings.ai.language import Language
+
+CATALOGUE: dict[str, dict[Language, str]] = {
+    "vague": {
+        "en": "What should I do, and with which message or person?",
+        "fr": "Que dois-je faire, et avec quel message ou quelle personne ?",
+    },
+    "unknown_person": {
+        "en": "I do not know “{value}”: what is their e-mail address?",
+        "fr": "Je ne connais pas « {value} » : quelle est son adresse e-mail ?",
+    },
+    "ambiguous_person": {
+        "en": "Which {value} do you mean: {names}?",
+        "fr": "Quel·le {value} voulez-vous dire : {names} ?",
+    },
+    "missing_person": {
+        "en": "Who is it for? Give a name from your contacts or an e-mail address.",
+        "fr": "Pour qui ? Donnez un nom de vos contacts ou une adresse e-mail.",
+    },
+    "missing_id": {
+        "en": "Which message? Give its number, as I listed it.",
+        "fr": "Quel message ? Donnez son numéro, tel que je l'ai affiché.",
+    },
+    "missing_text": {
+        "en": "What should the message say?",
+        "fr": "Que dois-je écrire dans le message ?",
+    },
+    "missing_value": {
+        "en": "What should I use for “{name}” ({description})?",
+        "fr": "Que dois-je mettre pour « {name} » ({description}) ?",
+    },
+    "invalid_value": {
+        "en": "“{name}” is not valid here: {detail}.",
+        "fr": "« {name} » n'est pas valable ici : {detail}.",
+    },
+    "help": {
+        "en": "I can help with your mail: {abilities}. For example: “list my emails”.",
+        "fr": "Je peux vous aider avec vos mails : {abilities}. Par exemple : « liste mes mails ».",
+    },
+    "confirm_call": {
+        "en": "Shall I {action} with: {arguments}?",
+        "fr": "Dois-je {action} avec : {arguments} ?",
+    },
+    "declined": {
+        "en": "All right, I did nothing.",
+        "fr": "D'accord, je n'ai rien fait.",
+    },
+    "tool_failed": {
+        "en": "That did not work: {detail}",
+        "fr": "Cela n'a pas marché : {detail}",
+    },
+    "done": {
+        "en": "Done.",
+        "fr": "C'est fait.",
+    },
+    "no_tools": {
+        "en": "No service answers right now, so I cannot do that. Please try again later.",
+        "fr": (
+            "Aucun service ne répond pour l'instant, je ne peux pas le faire. Réessayez plus tard."
+        ),
+    },
+    "cancelled": {
+        "en": "Stopped.",
+        "fr": "Arrêté.",
+    },
+}
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """``{name}`` placeholders replaced by ``values`` — and nothing else.
+
+    ``str.format`` would also evaluate ``{0.__class__}`` and the like, and some
+    templates come from MCP servers; a missing value renders empty.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        return "" if value is None else str(value)
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+def say(key: str, language: Language, **values: Any) -> str:
+    return fill(CATALOGUE[key][language], values)

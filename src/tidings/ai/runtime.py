@@ -1,0 +1,431 @@
+"""One turn of a conversation: from the user's words to a streamed answer.
+
+For each request the runtime opens the configured MCP servers *as the user* (their
+own token), lets the pipeline decide with the tools they offer, puts any
+confirmation in front of the user, makes the call, and tells the result by the
+tool's own templates — emitting the events of :mod:`tidings.ai.events` all along.
+
+Safety rules kept here, whatever the model or the tools say:
+
+- Nothing is sent, moved or changed without the user's explicit yes: a tool that is
+  not read-only is confirmed, by the server itself (MCP elicitation) when it says it
+  asks, else by the runtime before the call. No answer, a "no", a disconnect or a
+  cancelled turn all mean no.
+- Tool results (mail subjects, bodies: other people's words) are never put in front
+  of the model; the model only ever reads the user's own request. Once a
+  conversation holds such results, every call that is not read-only is confirmed,
+  even one that would not be otherwise (marking a message read).
+- Every argument comes from the user's request or their address book (see
+  :mod:`tidings.ai.pipeline.validate`) and is shown in the confirmation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tidings.ai.answers import render
+from tidings.ai.backends import Backend, Message, Sampling
+from tidings.ai.conversations import ConversationNotFound, Conversations
+from tidings.ai.events import Emit, event
+from tidings.ai.language import Language
+from tidings.ai.phrases import say
+from tidings.ai.pipeline import Decision, Pipeline
+from tidings.ai.pipeline.tools import Tool
+from tidings.ai.toolbox import ServerConfig, Toolbox, ToolResult
+from tidings.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+CONFIRM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean", "title": "Confirm"}},
+    "required": ["confirm"],
+}
+_TITLE_LENGTH = 80
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the turn is for: the user and the token they came with."""
+
+    user_id: int
+    address: str
+    token: str
+
+
+@dataclass
+class _Pending:
+    user_id: int
+    turn_id: str
+    schema: dict[str, Any]
+    answer: asyncio.Future[dict[str, Any] | None]
+
+
+@dataclass
+class _Turn:
+    id: str
+    caller: Caller
+    emit: Emit
+    language: Language
+    call: dict[str, Any] = field(default_factory=dict)
+    """The call in progress (``call_id``, ``tool``, ``arguments``), for confirmations."""
+    refused: bool = False
+    spoken: bool = False
+    """The answer already went out as tokens (streamed from the model)."""
+
+
+class Assistant:
+    """The runtime shared by every connection of one ``tidings serve ai`` process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        conversations: Conversations,
+        servers: list[ServerConfig],
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.conversations = conversations
+        self.servers = servers
+        self._pipelines: dict[str, Pipeline] = {}
+        self._pipeline_lock = asyncio.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._turns: dict[str, tuple[int, asyncio.Task[Any]]] = {}
+
+    # -- what clients call ---------------------------------------------------------
+
+    async def turn(
+        self,
+        caller: Caller,
+        text: str,
+        emit: Emit,
+        *,
+        conversation_id: int | None = None,
+        turn_id: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Run one turn to its ``done`` event (or ``error`` then ``done``)."""
+        turn_id = turn_id or uuid.uuid4().hex
+        task = asyncio.current_task()
+        assert task is not None
+        self._turns[turn_id] = (caller.user_id, task)
+        conversation: int | None = None
+        answer = ""
+        try:
+            conversation = await self._conversation(caller, text, conversation_id)
+            await emit(event("turn.started", turn_id=turn_id, conversation_id=conversation))
+            tainted = await self._tainted(caller, conversation)
+            await self._record(caller, conversation, Message("user", text))
+            state = _Turn(turn_id, caller, emit, self.settings.ai.default_language)
+            answer = await self._answer(state, text, conversation, tainted, now)
+            if not state.spoken:
+                await self._speak(emit, answer)
+            stored = await self._record(caller, conversation, Message("assistant", answer))
+            await emit(
+                event(
+                    "done",
+                    turn_id=turn_id,
+                    conversation_id=conversation,
+                    message_id=stored,
+                    cancelled=False,
+                    text=answer,
+                )
+            )
+        except asyncio.CancelledError:
+            await self._finish_cancelled(caller, emit, turn_id, conversation)
+        except ConversationNotFound:
+            await emit(event("error", code="not_found", message="no such conversation"))
+            await emit(event("done", turn_id=turn_id, conversation_id=None, cancelled=False))
+        except Exception as exc:
+            log.exception("turn %s failed", turn_id)
+            await emit(event("error", code="internal", message=str(exc) or type(exc).__name__))
+            await emit(
+                event("done", turn_id=turn_id, conversation_id=conversation, cancelled=False)
+            )
+        finally:
+            self._turns.pop(turn_id, None)
+            for key in [k for k, p in self._pending.items() if p.turn_id == turn_id]:
+                pending = self._pending.pop(key)
+                if not pending.answer.done():
+                    pending.answer.set_result(None)
+
+    def confirm(
+        self,
+        user_id: int,
+        confirmation_id: str,
+        approve: bool,
+        content: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """The user's answer to a confirmation; False if there is no such question
+        waiting for this user (answered already, timed out, or someone else's)."""
+        pending = self._pending.get(confirmation_id)
+        if pending is None or pending.user_id != user_id or pending.answer.done():
+            return False
+        pending.answer.set_result(_content(pending.schema, content) if approve else None)
+        return True
+
+    def cancel(self, user_id: int, turn_id: str) -> bool:
+        found = self._turns.get(turn_id)
+        if found is None or found[0] != user_id:
+            return False
+        found[1].cancel()
+        return True
+
+    # -- the turn ------------------------------------------------------------------
+
+    async def _answer(
+        self,
+        state: _Turn,
+        text: str,
+        conversation: int,
+        tainted: bool,
+        now: datetime | None,
+    ) -> str:
+        async def elicit(
+            server: str, message: str, schema: dict[str, Any]
+        ) -> dict[str, Any] | None:
+            return await self._ask(state, message, schema, server)
+
+        async with Toolbox.open(
+            self.servers,
+            state.caller.token,
+            elicit,
+            wait_seconds=self.settings.ai.confirmation_timeout + 60,
+        ) as box:
+            if not box.tools:
+                return say("no_tools", state.language)
+            pipeline = await self._pipeline(box.tools)
+            book = await box.address_book()
+            decision = await pipeline.decide(text, now=now, address_book=book)
+            state.language = decision.language
+            await state.emit(
+                event(
+                    "decision",
+                    kind=decision.kind,
+                    via=decision.via,
+                    tool=decision.tool,
+                    arguments=decision.arguments,
+                    language=decision.language,
+                    confidence=round(decision.confidence, 3),
+                )
+            )
+            if decision.kind == "clarify":
+                return decision.question
+            if decision.kind == "answer":
+                return await self._reply(state, text, box.tools)
+            assert decision.tool is not None
+            tool = pipeline.by_name[decision.tool]
+            return await self._call(state, box, tool, decision, conversation, tainted)
+
+    async def _call(
+        self,
+        state: _Turn,
+        box: Toolbox,
+        tool: Tool,
+        decision: Decision,
+        conversation: int,
+        tainted: bool,
+    ) -> str:
+        call_id = uuid.uuid4().hex[:12]
+        state.call = {"call_id": call_id, "tool": tool.name, "arguments": decision.arguments}
+        confirm = decision.confirm or (tainted and not tool.read_only)
+        if confirm and not tool.elicits:
+            # The server will not ask by itself: the runtime asks before calling.
+            message = say(
+                "confirm_call",
+                state.language,
+                action=tool.localized(state.language, "title").lower(),
+                arguments=_describe(decision.arguments),
+            )
+            if await self._ask(state, message, CONFIRM_SCHEMA, box.server_of(tool.name)) is None:
+                return say("declined", state.language)
+        await state.emit(
+            event(
+                "tool_call.started",
+                call_id=call_id,
+                tool=tool.name,
+                server=box.server_of(tool.name),
+                arguments=decision.arguments,
+            )
+        )
+        result = await box.call(tool.name, decision.arguments)
+        await state.emit(
+            event(
+                "tool_call.finished",
+                call_id=call_id,
+                tool=tool.name,
+                ok=not result.is_error,
+                result=result.structured,
+                text=result.text,
+            )
+        )
+        await self._record(
+            state.caller,
+            conversation,
+            Message("tool", _stored(result), tool.name),
+            tool_arguments=decision.arguments,
+        )
+        if state.refused:
+            return say("declined", state.language)
+        return render(tool, result, state.language)
+
+    async def _reply(self, state: _Turn, text: str, tools: list[Tool]) -> str:
+        """No tool for this request. A capable model answers in its own words (it
+        reads only the user's request); the small base model is no conversationalist,
+        so it says what it can do instead."""
+        if self.backend.native_tools:
+            system = (
+                "You are the assistant of a private mail and calendar server. Answer in "
+                f"{'French' if state.language == 'fr' else 'English'}, in at most three "
+                "sentences. You cannot act outside the tools you were given."
+            )
+            pieces = []
+            async for piece in self.backend.stream(
+                [Message("system", system), Message("user", text)], Sampling(max_tokens=160)
+            ):
+                pieces.append(piece)
+                await state.emit(event("token", text=piece))
+            state.spoken = True
+            return "".join(pieces).strip()
+        abilities = ", ".join(
+            dict.fromkeys(t.localized(state.language, "title").lower() for t in tools)
+        )
+        return say("help", state.language, abilities=abilities)
+
+    async def _ask(
+        self, state: _Turn, message: str, schema: dict[str, Any], server: str
+    ) -> dict[str, Any] | None:
+        """A question to the user, as a ``confirmation.requested`` event; their
+        answer (or None: refused, unanswered, cancelled)."""
+        confirmation_id = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._pending[confirmation_id] = _Pending(state.caller.user_id, state.id, schema, future)
+        await state.emit(
+            event(
+                "confirmation.requested",
+                confirmation_id=confirmation_id,
+                call_id=state.call.get("call_id"),
+                tool=state.call.get("tool"),
+                server=server,
+                arguments=state.call.get("arguments", {}),
+                message=message,
+                schema=schema,
+            )
+        )
+        try:
+            answer = await asyncio.wait_for(future, self.settings.ai.confirmation_timeout)
+        except TimeoutError:
+            answer = None
+        finally:
+            self._pending.pop(confirmation_id, None)
+        if answer is not None and answer.get("confirm") is False:
+            answer = None
+        if answer is None:
+            state.refused = True
+        await state.emit(
+            event(
+                "confirmation.resolved",
+                confirmation_id=confirmation_id,
+                approved=answer is not None,
+            )
+        )
+        return answer
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _pipeline(self, tools: list[Tool]) -> Pipeline:
+        """One pipeline per set of tools: the router is trained once per set."""
+        key = hashlib.sha256(
+            json.dumps(
+                [[t.name, t.description, t.input_schema, t.annotations, t.intents] for t in tools],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        async with self._pipeline_lock:
+            if key not in self._pipelines:
+                self._pipelines[key] = await Pipeline.create(
+                    self.backend, tools, default_language=self.settings.ai.default_language
+                )
+            return self._pipelines[key]
+
+    async def _conversation(self, caller: Caller, text: str, conversation_id: int | None) -> int:
+        if conversation_id is not None:
+            await asyncio.to_thread(self.conversations.history, caller.user_id, conversation_id)
+            return conversation_id
+        title = " ".join(text.split())[:_TITLE_LENGTH]
+        started = await asyncio.to_thread(self.conversations.start, caller.user_id, title)
+        assert started.id is not None
+        return started.id
+
+    async def _tainted(self, caller: Caller, conversation: int) -> bool:
+        history = await asyncio.to_thread(self.conversations.history, caller.user_id, conversation)
+        return any(m.role == "tool" for m in history)
+
+    async def _record(
+        self,
+        caller: Caller,
+        conversation: int,
+        message: Message,
+        *,
+        tool_arguments: dict[str, Any] | None = None,
+    ) -> int | None:
+        stored = await asyncio.to_thread(
+            self.conversations.add,
+            caller.user_id,
+            conversation,
+            message,
+            tool_arguments=tool_arguments,
+        )
+        return stored.id
+
+    async def _speak(self, emit: Emit, text: str) -> None:
+        """The answer, a word at a time, as tokens stream from a model."""
+        for piece in _PIECE.findall(text):
+            await emit(event("token", text=piece))
+
+    async def _finish_cancelled(
+        self, caller: Caller, emit: Emit, turn_id: str, conversation: int | None
+    ) -> None:
+        text = say("cancelled", self.settings.ai.default_language)
+        if conversation is not None:
+            await asyncio.shield(self._record(caller, conversation, Message("assistant", text)))
+        await emit(
+            event("done", turn_id=turn_id, conversation_id=conversation, cancelled=True, text=text)
+        )
+
+
+def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What an approving answer carries: the client's values, booleans set to yes and
+    defaults for the rest; None if a required value is still missing."""
+    content: dict[str, Any] = dict(given or {})
+    for name, spec in (schema.get("properties") or {}).items():
+        if name in content:
+            continue
+        if spec.get("type") == "boolean":
+            content[name] = True
+        elif "default" in spec:
+            content[name] = spec["default"]
+    if any(name not in content for name in schema.get("required") or []):
+        return None
+    return content
+
+
+def _describe(arguments: Mapping[str, Any]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in arguments.items()) or "—"
+
+
+def _stored(result: ToolResult) -> str:
+    if result.structured is not None:
+        return json.dumps(result.structured, ensure_ascii=False)
+    return result.text
