@@ -248,3 +248,22 @@ async def test_unknown_names_are_asked_about_in_the_users_language(box: Assistan
     assert "Je ne connais pas" in answer_text(french)
     assert "I do not know" in answer_text(english)
     assert calls(french + english) == []
+
+
+async def test_the_answer_to_a_question_completes_the_request(box: AssistantBox) -> None:
+    asked = await box.ws_turn(box.tokens["alice"], "écris à Robert que je serai en retard")
+    assert of_type(asked, "decision")[0]["kind"] == "clarify"
+    assert "Robert" in answer_text(asked)
+    conversation = of_type(asked, "turn.started")[0]["conversation_id"]
+    answered = await box.ws_turn(
+        box.tokens["alice"],
+        "bob@example.test",
+        decide=lambda item: False,
+        conversation_id=conversation,
+    )
+    decision = of_type(answered, "decision")[0]
+    assert (decision["via"], decision["tool"]) == ("follow-up", "send_email")
+    assert decision["arguments"]["to"] == "bob@example.test"
+    confirmation = of_type(answered, "confirmation.requested")
+    assert len(confirmation) == 1
+    assert "je serai en retard" in confirmation[0]["message"]

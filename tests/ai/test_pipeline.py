@@ -85,6 +85,21 @@ async def test_a_name_the_address_book_does_not_know_is_asked_about(pipeline: Pi
     assert "Zoé" in decision.question
 
 
+async def test_the_reply_to_a_question_completes_the_call(pipeline: Pipeline) -> None:
+    asked = await pipeline.decide("réponds à Zoé que ok", now=NOW)
+    assert asked.kind == "clarify" and list(asked.problems) == ["to"]
+    assert asked.language == "fr" and "Zoé" in asked.question
+    resumed = pipeline.resume(
+        "reply_email", asked.arguments, "to", "réponds à Zoé que ok", "zoe@example.com", now=NOW
+    )
+    assert resumed is not None
+    assert (resumed.kind, resumed.via) == ("call", "follow-up")
+    assert resumed.arguments == {"to": "zoe@example.com", "body": "ok"}
+    # A reply that is no address and no known name is asked about again.
+    again = pipeline.resume("reply_email", asked.arguments, "to", "réponds à Zoé que ok", "Zoé")
+    assert again is not None and again.kind == "clarify"
+
+
 async def test_two_contacts_with_the_same_name_are_asked_about(pipeline: Pipeline) -> None:
     decision = await pipeline.decide("any new emails from Bob?", now=NOW)
     assert decision.kind == "clarify"

@@ -80,6 +80,8 @@ class _Turn:
     call: dict[str, Any] = field(default_factory=dict)
     """The call in progress (``call_id``, ``tool``, ``arguments``), for confirmations."""
     refused: bool = False
+    pending: dict[str, Any] | None = None
+    """A call waiting for one more value: what the last question asked about."""
     spoken: bool = False
     """The answer already went out as tokens (streamed from the model)."""
 
@@ -125,13 +127,23 @@ class Assistant:
         try:
             conversation = await self._conversation(caller, text, conversation_id)
             await emit(event("turn.started", turn_id=turn_id, conversation_id=conversation))
-            tainted = await self._tainted(caller, conversation)
+            history = await asyncio.to_thread(
+                self.conversations.history, caller.user_id, conversation
+            )
+            # Every tool result is someone else's words (see the module docstring).
+            tainted = any(m.role == "tool" for m in history)
+            waiting = history[-1].arguments if history and history[-1].role == "assistant" else None
             await self._record(caller, conversation, Message("user", text))
             state = _Turn(turn_id, caller, emit, self.settings.ai.default_language)
-            answer = await self._answer(state, text, conversation, tainted, now)
+            answer = await self._answer(state, text, conversation, tainted, now, waiting)
             if not state.spoken:
                 await self._speak(emit, answer)
-            stored = await self._record(caller, conversation, Message("assistant", answer))
+            stored = await self._record(
+                caller,
+                conversation,
+                Message("assistant", answer, state.pending["tool"] if state.pending else None),
+                tool_arguments=state.pending,
+            )
             await emit(
                 event(
                     "done",
@@ -191,6 +203,7 @@ class Assistant:
         conversation: int,
         tainted: bool,
         now: datetime | None,
+        waiting: dict[str, Any] | None = None,
     ) -> str:
         async def elicit(
             server: str, message: str, schema: dict[str, Any]
@@ -208,6 +221,22 @@ class Assistant:
             pipeline = await self._pipeline(box.tools)
             book = await box.address_book()
             decision = await pipeline.decide(text, now=now, address_book=book)
+            if (
+                waiting
+                and "ask" in waiting
+                and not (decision.kind == "call" and decision.via == "template")
+            ):
+                # The answer to the last question, unless it is plainly a new request.
+                resumed = pipeline.resume(
+                    str(waiting["tool"]),
+                    dict(waiting.get("arguments") or {}),
+                    str(waiting["ask"]),
+                    str(waiting.get("request") or ""),
+                    text,
+                    now=now,
+                    address_book=book,
+                )
+                decision = resumed or decision
             state.language = decision.language
             await state.emit(
                 event(
@@ -221,6 +250,16 @@ class Assistant:
                 )
             )
             if decision.kind == "clarify":
+                asked = [name for name in decision.problems if name != "*"]
+                if decision.tool is not None and len(asked) == 1:
+                    state.pending = {
+                        "tool": decision.tool,
+                        "arguments": decision.arguments,
+                        "ask": asked[0],
+                        "request": str((waiting or {}).get("request") or text)
+                        if decision.via == "follow-up"
+                        else text,
+                    }
                 return decision.question
             if decision.kind == "answer":
                 return await self._reply(state, text, box.tools)
@@ -367,10 +406,6 @@ class Assistant:
         started = await asyncio.to_thread(self.conversations.start, caller.user_id, title)
         assert started.id is not None
         return started.id
-
-    async def _tainted(self, caller: Caller, conversation: int) -> bool:
-        history = await asyncio.to_thread(self.conversations.history, caller.user_id, conversation)
-        return any(m.role == "tool" for m in history)
 
     async def _record(
         self,

@@ -36,7 +36,7 @@ from tidings.ai.pipeline.validate import Problem, check
 
 __all__ = ["AddressBook", "Contact", "Decision", "IntentRegistry", "Pipeline", "Tool"]
 
-Via = Literal["template", "router", "native"]
+Via = Literal["template", "router", "native", "follow-up"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,41 @@ class Pipeline:
             )
         tool = self.by_name[route.label]
         return await self._complete(tool, text, now, {}, "router", route.confidence, book, lang)
+
+    def resume(
+        self,
+        tool_name: str,
+        arguments: dict[str, Any],
+        argument: str,
+        request: str,
+        reply: str,
+        *,
+        now: datetime | None = None,
+        address_book: AddressBook | None = None,
+        language: Language | None = None,
+    ) -> Decision | None:
+        """The user's ``reply`` to the question about ``argument``, asked after
+        ``request``: the same call, with that argument now given. None if the tool is
+        no longer in play. The reply is checked like the request was (a person must
+        be an address or a known name, and so on)."""
+        tool = self.by_name.get(tool_name)
+        if tool is None or argument not in tool.properties:
+            return None
+        proposed = {**arguments, argument: reply.strip().rstrip(".!?").strip()}
+        text = f"{request}\n{reply}"
+        lang = language or detect(request, self.default_language)
+        book = address_book if address_book is not None else self.address_book
+        return self._checked(
+            tool,
+            text,
+            now or datetime.now(),
+            proposed,
+            frozenset(proposed),
+            "follow-up",
+            1.0,
+            book,
+            lang,
+        )
 
     async def _complete(
         self,
