@@ -203,7 +203,7 @@ def create_app(assistant: Assistant, accounts: Accounts) -> Quart:
     async def socket() -> Response | None:
         """Turns, confirmations and cancels on one connection (see events.py)."""
         try:
-            await authenticate(SCOPE, websocket_request=True)
+            g.principal = await authenticate(SCOPE, websocket_request=True)
         except Problem as problem:
             return problem.response()  # refused before the upgrade: a plain HTTP 401
         await websocket.accept()
