@@ -61,6 +61,12 @@ def quoted(value: str) -> str:
     return '"' + _visible(value, multiline=False).replace('"', '\\"') + '"'
 
 
+def person(name: str, address: str) -> str:
+    """``"Name" <address>``: the name quoted like any other one-line value."""
+    shown = f"<{_visible(address, multiline=False)}>"
+    return f"{quoted(name)} {shown}" if name else shown
+
+
 def framed(text: str) -> str:
     """A body between markers the body cannot contain (they carry its digest)."""
     shown = _visible(text, multiline=True)

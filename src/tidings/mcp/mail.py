@@ -28,7 +28,14 @@ from pydantic import BaseModel
 from tidings import __version__
 from tidings.mcp import answers
 from tidings.mcp.auth import caller
-from tidings.mcp.confirm import Confirmation, framed, quoted, require_elicitation, require_yes
+from tidings.mcp.confirm import (
+    Confirmation,
+    framed,
+    person,
+    quoted,
+    require_elicitation,
+    require_yes,
+)
 from tidings.mcp.mail_api import MailApi, MailApiError
 from tidings.mcp.mail_spec import (
     MAIL_TOOLS,
@@ -103,10 +110,10 @@ def _result(name: str, result: BaseModel) -> CallToolResult:
 
 
 def _message_line(message: dict[str, Any]) -> str:
-    name, address = _person(message["sender"])
+    sender = [person(n, a) for n, a in getaddresses([message["sender"]]) if a]
     return (
         f"Message {message['id']} ({message['folder']}, {_local(message['date'])}) "
-        f"from · de {quoted(name)} <{quoted(address)[1:-1]}>\n"
+        f"from · de {', '.join(sender)}\n"
         f"Subject · Objet : {quoted(message['subject'])}"
     )
 
@@ -225,7 +232,7 @@ def create_mail_server(
         return Elicit(
             "Send this e-mail? · Envoyer ce courriel ?\n"
             f"From · De : {caller().address}\n"
-            f"To · À : {quoted(to)}\n"
+            f"To · À : {person('', to)}\n"
             f"Subject · Objet : {quoted(subject)}\n"
             f"Text · Texte {framed(body)}",
             Confirmation,
@@ -260,11 +267,12 @@ def create_mail_server(
     ) -> Elicit[Confirmation]:
         require_elicitation(ctx, "nothing was sent")
         # Where the API will send it (compose.reply_defaults): Reply-To, else From.
-        recipients = _people(target["reply_to"] or target["sender"])
+        author = target["reply_to"] or target["sender"]
+        recipients = [person(n, a) for n, a in getaddresses([author]) if a]
         return Elicit(
             "Send this reply? · Envoyer cette réponse ?\n"
             f"In reply to · En réponse à : {_message_line(target)}\n"
-            f"To · À : {', '.join(quoted(r) for r in recipients)}\n"
+            f"To · À : {', '.join(recipients)}\n"
             f"Text · Texte {framed(body)}\n"
             "The original message is quoted below your text. · "
             "Le message d'origine est cité sous votre texte.",
@@ -373,29 +381,29 @@ def create_mail_server(
 
 
 async def _contacts(api: MailApi) -> list[dict[str, str]]:
+    """Senders of the user's mail and recipients of their sent mail, the latest
+    correspondence first; each address once, with the latest name it came with."""
     who = caller()
-    seen: dict[str, tuple[str, str]] = {}  # address → (latest date, name)
+    latest: dict[str, datetime] = {}
+    names: dict[str, tuple[datetime, str]] = {}
     for folder in await api.folders(who.token):
         name = folder["name"]
-        if name in _NOT_CORRESPONDENTS or name.split("/")[0] in _NOT_CORRESPONDENTS:
+        if name.split("/")[0] in _NOT_CORRESPONDENTS:
             continue
         field = "recipients" if name == "Sent" else "sender"
-        offset = 0
-        while offset < min(folder["total"], _CONTACT_SCAN):
+        for offset in range(0, min(folder["total"], _CONTACT_SCAN), 500):
             page = await api.messages(who.token, folder=name, limit=500, offset=offset)
-            for message in page["messages"]:
-                for person, address in getaddresses([message[field]]):
-                    address = address.strip().lower()
+            for message in page["messages"]:  # newest first
+                when = datetime.fromisoformat(message["date"])
+                for display, raw in getaddresses([message[field]]):
+                    address = raw.strip().lower()
                     if not address or address == who.address:
                         continue
-                    when = message["date"]
-                    known = seen.get(address)
-                    if known is None or when > known[0]:
-                        seen[address] = (when, person.strip() or (known[1] if known else ""))
-                    elif not known[1] and person.strip():
-                        seen[address] = (known[0], person.strip())
-            offset += 500
-            if not page["messages"]:
-                break
-    ranked = sorted(seen.items(), key=lambda item: item[1][0], reverse=True)[:MAX_CONTACTS]
-    return [{"name": name, "address": address} for address, (_, name) in ranked]
+                    if address not in latest or when > latest[address]:
+                        latest[address] = when
+                    if display.strip() and (address not in names or when > names[address][0]):
+                        names[address] = (when, display.strip())
+    ranked = sorted(latest, key=lambda address: latest[address], reverse=True)
+    return [
+        {"name": names[a][1] if a in names else "", "address": a} for a in ranked[:MAX_CONTACTS]
+    ]
