@@ -9,6 +9,7 @@ from email import policy
 
 import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.mcp.conftest import ALICE, BOB, Asked, McpBox, error_text, structured
 
@@ -184,3 +185,33 @@ async def test_move_asks_then_moves(mcp_box: McpBox) -> None:
     assert mcp_box.subjects("alice") == [] and mcp_box.subjects("alice", "Trash") == [
         "Old newsletter"
     ]
+
+
+async def test_a_yes_is_good_for_one_send_only(mcp_box: McpBox) -> None:
+    """2026-07-28 driven by hand: the question comes back as an input_required result;
+    answering it sends once, and replaying the same answer is refused."""
+    arguments = {"to": BOB, "subject": "Once", "body": "Only once."}
+    async with mcp_box.http_client("alice", Asked()) as client:
+        assert client.protocol_version >= "2026-07-28"
+        first = await client.session.call_tool("send_email", arguments, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert first.request_state is not None and first.input_requests is not None
+        [(key, request)] = first.input_requests.items()
+        assert isinstance(request, types.ElicitRequest)
+        assert "Only once." in request.params.message
+        yes = {key: types.ElicitResult(action="accept", content={"confirm": True})}
+        done = await client.session.call_tool(
+            "send_email", arguments, input_responses=yes, request_state=first.request_state
+        )
+        assert structured(done)["to"] == [BOB]
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool(
+                "send_email", arguments, input_responses=yes, request_state=first.request_state
+            )
+        other = {**arguments, "to": "dave@remote.example"}
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool(
+                "send_email", other, input_responses=yes, request_state=first.request_state
+            )
+    assert mcp_box.subjects("bob") == ["Once"]
+    assert mcp_box.queued() == []

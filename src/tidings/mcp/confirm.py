@@ -12,15 +12,25 @@ The question shows exactly what will happen. Parts that come from other people
 one-line values are quoted with their line breaks and invisible characters written
 out, a body sits between markers carrying a digest of that body (which the body
 cannot contain), and characters that reorder or hide text are made visible.
+
+On 2026-07-28 the answer comes back with the sealed ``requestState`` of the round
+that asked. The SDK binds that state to the token, the tool and its arguments for
+ten minutes; :class:`OneShotAnswers` also makes each one usable once, so a "yes"
+cannot be replayed to send the same message twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from typing import Any
 
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
@@ -106,3 +116,26 @@ def require_yes(answer: ElicitationResult[Confirmation], refused: str) -> None:
     if answer.action == "decline":
         raise ToolError(f"{refused}: the user declined")
     raise ToolError(f"{refused}: the confirmation was cancelled")
+
+
+class OneShotAnswers:
+    """Server middleware: a ``tools/call`` carrying a ``requestState`` already seen is
+    refused. Installed outermost, where the state is still the sealed token minted
+    for one round (each unique), before the SDK unseals it."""
+
+    def __init__(self, ttl: float = 600.0) -> None:
+        self.ttl = ttl  # the SDK's default request-state lifetime; older ones expire anyway
+        self._seen: dict[str, float] = {}
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        state = ctx.params.get("requestState") if ctx.params is not None else None
+        if ctx.method == "tools/call" and isinstance(state, str):
+            now = time.monotonic()
+            self._seen = {k: t for k, t in self._seen.items() if t > now}
+            key = hashlib.sha256(state.encode()).hexdigest()
+            if key in self._seen:  # checked and recorded with no await in between
+                raise MCPError(code=INVALID_PARAMS, message="Invalid or expired requestState")
+            self._seen[key] = now + self.ttl
+        return await call_next(ctx)

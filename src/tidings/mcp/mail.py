@@ -30,6 +30,7 @@ from tidings.mcp import answers
 from tidings.mcp.auth import caller
 from tidings.mcp.confirm import (
     Confirmation,
+    OneShotAnswers,
     framed,
     person,
     quoted,
@@ -362,6 +363,7 @@ def create_mail_server(
         token_verifier=token_verifier,
         auth=auth,
     )
+    server.middleware.insert(0, OneShotAnswers())
 
     @server.resource(
         CONTACTS_URI,
