@@ -130,7 +130,7 @@ class ContractTool(Tool):
         validator = Draft202012Validator(
             self.parameters, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
-        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.path])
         if errors:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message}" for e in errors
