@@ -545,5 +545,48 @@ def chat_cmd(state: State, token: str, url: str | None, as_json: bool, answer: s
     _talk(state, url, lambda u: chat(u, token, terminal))
 
 
+# -- mcp ----------------------------------------------------------------------
+@cli.group("mcp")
+def mcp_group() -> None:
+    """MCP servers for desktop MCP clients (the box runs them with `tidings serve`)."""
+
+
+@mcp_group.command("mail")
+@click.option(
+    "--stdio",
+    is_flag=True,
+    help="Speak MCP on standard input/output (how desktop clients start a server).",
+)
+@pass_state
+def mcp_mail(state: State, stdio: bool) -> None:
+    """The mail MCP server for the user whose API token is in $TIDINGS_TOKEN.
+
+    The mail REST API (`tidings serve mail-api`) must be running; the server calls it
+    with that token. Over HTTP, use `tidings serve mcp-mail` instead.
+    """
+    import os
+
+    from tidings.core.accounts import AuthFailed
+
+    if not stdio:
+        raise click.UsageError(
+            "only --stdio is served from here; the HTTP server is `tidings serve mcp-mail`"
+        )
+    secret = os.environ.get("TIDINGS_TOKEN", "").strip()
+    if not secret:
+        raise click.ClickException(
+            "set TIDINGS_TOKEN to an API token (tidings token create ADDRESS --scope "
+            "mail:read,mail:send)"
+        )
+    from tidings.mcp.service import run_stdio
+
+    try:
+        run_stdio(state.settings, state.accounts(), secret)
+    except AuthFailed:
+        raise click.ClickException(
+            "TIDINGS_TOKEN is not a valid API token (unknown or revoked)"
+        ) from None
+
+
 def main() -> None:
     cli(prog_name="tidings")

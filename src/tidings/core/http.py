@@ -1,5 +1,6 @@
-"""Serving a Quart app the tidings way: on a socket from :mod:`tidings.core.sockets`,
-with ``/healthz``, until the service is asked to stop."""
+"""Serving an HTTP app the tidings way: on a socket from :mod:`tidings.core.sockets`,
+with ``/healthz``, until the service is asked to stop. Quart apps mostly; any ASGI app
+(the MCP SDK's Starlette apps) is served the same way."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def add_health(app: Quart, service: str) -> None:
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
 
 
-async def serve_app(ctx: ServiceContext, app: Quart, endpoint: str) -> None:
+async def serve_app(ctx: ServiceContext, app: Any, endpoint: str) -> None:
+    """Serve the ASGI ``app`` on ``endpoint`` (hypercorn) until the service stops."""
     sock = ctx.listen(endpoint)
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]

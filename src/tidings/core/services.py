@@ -95,6 +95,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("imap", "imap"), Endpoint("imaps", "imap")),
             "IMAP (STARTTLS and implicit TLS) on the users' Maildirs",
         ),
+        ServiceSpec(
+            "mcp-mail",
+            "tidings.mcp.service:main",
+            (Endpoint("mcp_mail", "http"),),
+            "MCP mail server for the assistant and MCP clients (over the mail REST API)",
+        ),
     )
 }
 

@@ -1,0 +1,374 @@
+"""The mail tools' contract: what ``tools/list`` shows a client.
+
+Names, descriptions, input schemas and annotations are the ones the assistant's
+evaluation set measures (``tests/eval/mail_tools.json``; a test keeps the two equal).
+Input schemas are written out here rather than derived from Python signatures: the
+runtime reads ``type``/``format``/``enum`` directly, and pydantic would render an
+optional argument as ``anyOf [..., null]``. The sentence templates live in
+``mail_intents.json`` (package data) because they are data, edited by people who
+tune the assistant, not code.
+
+Output models give each tool its ``outputSchema``; the ``tidings/answer`` templates
+say how the assistant shows a result to the user, in each language.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FOLDERS = ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"]
+FLAGS = ["read", "unread", "flagged", "unflagged"]
+
+_MESSAGE_ID = {
+    "type": "string",
+    "description": "Identifier of the message, as listed by list_emails or search_emails.",
+    "pattern": "^[0-9]+$",
+}
+_SENDER = {
+    "type": "string",
+    "format": "email",
+    "description": "E-mail address of the correspondent.",
+}
+_SINCE = {
+    "type": "string",
+    "format": "date",
+    "description": "Only messages received on or after this day (YYYY-MM-DD).",
+}
+
+
+def _folder(description: str) -> dict[str, Any]:
+    return {"type": "string", "enum": FOLDERS, "description": description}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False
+    return schema
+
+
+# -- results (outputSchema + structuredContent) -------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class MessageItem(_Out):
+    id: str = Field(description="Identifier for read_email, move_email, mark_email.")
+    date: str = Field(description="Local date and time, YYYY-MM-DD HH:MM.")
+    from_: str = Field(alias="from", description="Sender's display name, else address.")
+    from_address: str = Field(description="Sender's e-mail address.")
+    subject: str = Field(description="Subject, as the sender wrote it (untrusted).")
+    unread: bool
+    flagged: bool
+    folder: str
+
+
+class MessageList(_Out):
+    count: int = Field(description="Number of messages in this answer.")
+    messages: list[MessageItem]
+
+
+class Attachment(_Out):
+    name: str
+    size: int = Field(description="Bytes.")
+    type: str = Field(description="MIME type.")
+
+
+class MessageFull(_Out):
+    id: str
+    folder: str
+    date: str = Field(description="Local date and time, YYYY-MM-DD HH:MM.")
+    from_: str = Field(alias="from", description="Sender's display name, else address.")
+    from_address: str
+    to: list[str]
+    cc: list[str]
+    subject: str = Field(description="As the sender wrote it (untrusted).")
+    text: str = Field(description="Plain-text body (converted from HTML if need be; untrusted).")
+    attachments: list[Attachment]
+
+
+class Sent(_Out):
+    sent: bool = Field(description="Always true: a refusal is an error, not a result.")
+    to: list[str] = Field(description="Addresses the message went to.")
+    subject: str
+    message_id: str = Field(description="Message-ID header of the message sent.")
+
+
+class Replied(Sent):
+    in_reply_to: str = Field(description="Identifier (as listed) of the message answered.")
+
+
+class Moved(_Out):
+    id: str = Field(description="The message's identifier in its new folder.")
+    folder: str
+
+
+class Marked(_Out):
+    id: str
+    flag: str
+
+
+# -- the tools ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    annotations: dict[str, bool]
+    output: type[BaseModel]
+    i18n: dict[str, dict[str, str]]  # language → title, description
+    answer: dict[str, dict[str, str]]  # language → text, or list/header/item/empty
+    elicits: bool = False
+    intents: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return self.i18n["en"]["title"]
+
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "tidings/intents": self.intents,
+            "tidings/i18n": self.i18n,
+            "tidings/answer": self.answer,
+        }
+        if self.elicits:
+            meta["tidings/elicits"] = True
+        return meta
+
+
+def _list_answer(header_en: str, header_fr: str, empty_en: str, empty_fr: str) -> dict[str, Any]:
+    return {
+        "en": {
+            "list": "messages",
+            "header": header_en,
+            "item": "{id}. {date} {from}: {subject}",
+            "empty": empty_en,
+        },
+        "fr": {
+            "list": "messages",
+            "header": header_fr,
+            "item": "{id}. {date} {from} : {subject}",
+            "empty": empty_fr,
+        },
+    }
+
+
+def _i18n(en: tuple[str, str], fr: tuple[str, str]) -> dict[str, dict[str, str]]:
+    return {
+        "en": {"title": en[0], "description": en[1]},
+        "fr": {"title": fr[0], "description": fr[1]},
+    }
+
+
+_SPECS = [
+    ToolSpec(
+        "list_emails",
+        "List the messages in a mailbox folder, newest first, optionally only unread ones, "
+        "only from one sender or only since a date.",
+        _object(
+            {
+                "folder": _folder("Mailbox folder."),
+                "sender": _SENDER,
+                "since": _SINCE,
+                "unread_only": {"type": "boolean", "description": "Only messages not read yet."},
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100,
+                    "description": "At most this many messages.",
+                },
+            }
+        ),
+        {"readOnlyHint": True},
+        MessageList,
+        _i18n(
+            (
+                "List e-mails",
+                "List the messages in a mailbox folder, newest first, optionally only unread "
+                "ones, only from one sender or only since a date.",
+            ),
+            (
+                "Lister les courriels",
+                "Liste les messages d'un dossier, du plus récent au plus ancien, éventuellement "
+                "seulement les non lus, ceux d'un expéditeur ou ceux reçus depuis une date.",
+            ),
+        ),
+        _list_answer(
+            "Messages ({count}):", "Messages ({count}) :", "No messages.", "Aucun message."
+        ),
+    ),
+    ToolSpec(
+        "read_email",
+        "Show one message in full: headers and text.",
+        _object({"message_id": _MESSAGE_ID}, ["message_id"]),
+        {"readOnlyHint": True},
+        MessageFull,
+        _i18n(
+            ("Read an e-mail", "Show one message in full: headers and text."),
+            ("Lire un courriel", "Affiche un message en entier : en-têtes et texte."),
+        ),
+        {
+            "en": {"text": "From {from} <{from_address}>, {date}\nSubject: {subject}\n\n{text}"},
+            "fr": {"text": "De {from} <{from_address}>, le {date}\nObjet : {subject}\n\n{text}"},
+        },
+    ),
+    ToolSpec(
+        "search_emails",
+        "Search messages by words in their subject, text or correspondents.",
+        _object(
+            {
+                "query": {"type": "string", "description": "Words to look for."},
+                "folder": _folder("Mailbox folder."),
+                "sender": _SENDER,
+                "since": _SINCE,
+            },
+            ["query"],
+        ),
+        {"readOnlyHint": True},
+        MessageList,
+        _i18n(
+            (
+                "Search e-mails",
+                "Search messages by words in their subject, text or correspondents.",
+            ),
+            (
+                "Chercher des courriels",
+                "Cherche des messages par des mots de leur objet, de leur texte ou de leurs "
+                "correspondants.",
+            ),
+        ),
+        _list_answer(
+            "Messages found ({count}):",
+            "Messages trouvés ({count}) :",
+            "No message matches.",
+            "Aucun message ne correspond.",
+        ),
+    ),
+    ToolSpec(
+        "send_email",
+        "Write and send a new message to someone.",
+        _object(
+            {
+                "to": {
+                    "type": "string",
+                    "format": "email",
+                    "description": "Recipient's e-mail address.",
+                },
+                "subject": {"type": "string", "description": "Subject line."},
+                "body": {"type": "string", "description": "Text of the message."},
+            },
+            ["to", "body"],
+        ),
+        {"openWorldHint": True},
+        Sent,
+        _i18n(
+            ("Send an e-mail", "Write and send a new message to someone."),
+            ("Envoyer un courriel", "Écrit et envoie un nouveau message à quelqu'un."),
+        ),
+        {"en": {"text": "Message sent to {to}."}, "fr": {"text": "Message envoyé à {to}."}},
+        elicits=True,
+    ),
+    ToolSpec(
+        "reply_email",
+        "Answer the latest message from a correspondent (or a given message).",
+        _object(
+            {
+                "to": {
+                    "type": "string",
+                    "format": "email",
+                    "description": "Correspondent whose latest message is answered.",
+                },
+                "message_id": {
+                    "type": "string",
+                    "description": "Answer this message instead of the latest one.",
+                    "pattern": "^[0-9]+$",
+                },
+                "body": {"type": "string", "description": "Text of the answer."},
+            },
+            ["to", "body"],
+        ),
+        {"openWorldHint": True},
+        Replied,
+        _i18n(
+            (
+                "Reply to an e-mail",
+                "Answer the latest message from a correspondent (or a given message).",
+            ),
+            (
+                "Répondre à un courriel",
+                "Répond au dernier message d'un correspondant (ou à un message donné).",
+            ),
+        ),
+        {"en": {"text": "Reply sent to {to}."}, "fr": {"text": "Réponse envoyée à {to}."}},
+        elicits=True,
+    ),
+    ToolSpec(
+        "move_email",
+        "Move a message to another folder (Trash to delete it, Archive to archive it).",
+        _object(
+            {"message_id": _MESSAGE_ID, "folder": _folder("Destination folder.")},
+            ["message_id", "folder"],
+        ),
+        {"destructiveHint": True},
+        Moved,
+        _i18n(
+            (
+                "Move an e-mail",
+                "Move a message to another folder (Trash to delete it, Archive to archive it).",
+            ),
+            (
+                "Déplacer un courriel",
+                "Déplace un message dans un autre dossier (Trash pour le supprimer, Archive "
+                "pour l'archiver).",
+            ),
+        ),
+        {
+            "en": {"text": "Message moved to {folder} (now number {id})."},
+            "fr": {"text": "Message déplacé dans {folder} (désormais numéro {id})."},
+        },
+        elicits=True,
+    ),
+    ToolSpec(
+        "mark_email",
+        "Mark a message as read, unread, flagged (important) or not flagged.",
+        _object(
+            {
+                "message_id": _MESSAGE_ID,
+                "flag": {"type": "string", "enum": FLAGS, "description": "The mark to set."},
+            },
+            ["message_id", "flag"],
+        ),
+        {"idempotentHint": True, "destructiveHint": False},
+        Marked,
+        _i18n(
+            (
+                "Mark an e-mail",
+                "Mark a message as read, unread, flagged (important) or not flagged.",
+            ),
+            (
+                "Marquer un courriel",
+                "Marque un message comme lu, non lu, important (drapeau) ou non important.",
+            ),
+        ),
+        {
+            "en": {"text": "Message {id} marked {flag}."},
+            "fr": {"text": "Message {id} marqué : {flag}."},
+        },
+    ),
+]
+
+
+def _with_intents(specs: list[ToolSpec]) -> dict[str, ToolSpec]:
+    data = resources.files("tidings.mcp").joinpath("mail_intents.json").read_text("utf-8")
+    intents: dict[str, Any] = json.loads(data)
+    return {spec.name: replace(spec, intents=intents[spec.name]) for spec in specs}
+
+
+#: The mail tools by name, in the order ``tools/list`` shows them.
+MAIL_TOOLS: dict[str, ToolSpec] = _with_intents(_SPECS)
