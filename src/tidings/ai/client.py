@@ -44,6 +44,7 @@ class Terminal:
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
     prompt: Callable[[str], str] = input
+    refused: bool = False
 
     def show(self, item: dict[str, Any]) -> None:
         if self.as_json:
@@ -55,7 +56,12 @@ class Terminal:
         elif kind == "tool_call.started":
             arguments = json.dumps(item["arguments"], ensure_ascii=False)
             print(f"[{item['server']}] {item['tool']} {arguments}", file=self.err, flush=True)
-        elif kind == "tool_call.finished" and not item["ok"]:
+        elif kind == "turn.started":
+            self.refused = False
+        elif kind == "confirmation.resolved":
+            self.refused = not item["approved"]
+        elif kind == "tool_call.finished" and not item["ok"] and not self.refused:
+            # (a refused confirmation already says why the call did nothing)
             print(f"[{item['tool']} failed] {item['text']}", file=self.err, flush=True)
         elif kind == "confirmation.requested":
             print(f"\n{item['message']}", file=self.err, flush=True)
