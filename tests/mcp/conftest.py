@@ -29,6 +29,17 @@ from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
 from tidings.mail.outbound import OutboundQueue
 
+#: The tools the mail server lists, in its order.
+MAIL_TOOLS = [
+    "list_emails",
+    "read_email",
+    "search_emails",
+    "send_email",
+    "reply_email",
+    "move_email",
+    "mark_email",
+]
+
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = "alice@example.test"
 BOB = "bob@example.test"

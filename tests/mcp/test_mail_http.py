@@ -10,7 +10,7 @@ import httpx
 import mcp_types as types
 import pytest
 
-from tests.mcp.conftest import ALICE, BOB, McpBox, error_text, structured
+from tests.mcp.conftest import ALICE, BOB, MAIL_TOOLS, McpBox, error_text, structured
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -70,15 +70,7 @@ async def test_reading_searching_and_marking(mcp_box: McpBox) -> None:
 
     async with mcp_box.http_client("alice") as client:
         tools = await client.list_tools()
-        assert {t.name for t in tools.tools} == {
-            "list_emails",
-            "read_email",
-            "search_emails",
-            "send_email",
-            "reply_email",
-            "move_email",
-            "mark_email",
-        }
+        assert {t.name for t in tools.tools} == set(MAIL_TOOLS)
 
         listed = structured(await client.call_tool("list_emails", {}))
         assert listed["count"] == 3

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.mcp.conftest import ALICE, BOB, Asked, McpBox, error_text, structured
+from tests.mcp.conftest import ALICE, BOB, MAIL_TOOLS, Asked, McpBox, error_text, structured
 from tidings.core.accounts import Accounts
 
 INSPECTOR = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "mcp-inspector"
@@ -53,15 +53,7 @@ def test_the_inspector_lists_the_tools_and_lists_emails(mcp_box: McpBox) -> None
     listed = inspector(mcp_box, token, "--method", "tools/list")
     assert listed.returncode == 0, listed.stderr
     tools = json.loads(listed.stdout)["tools"]
-    assert [t["name"] for t in tools] == [
-        "list_emails",
-        "read_email",
-        "search_emails",
-        "send_email",
-        "reply_email",
-        "move_email",
-        "mark_email",
-    ]
+    assert [t["name"] for t in tools] == MAIL_TOOLS
     assert all(t["title"] and t["outputSchema"]["type"] == "object" for t in tools)
 
     called = inspector(mcp_box, token, "--method", "tools/call", "--tool-name", "list_emails")
