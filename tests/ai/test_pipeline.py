@@ -89,14 +89,16 @@ async def test_the_reply_to_a_question_completes_the_call(pipeline: Pipeline) ->
     asked = await pipeline.decide("réponds à Zoé que ok", now=NOW)
     assert asked.kind == "clarify" and list(asked.problems) == ["to"]
     assert asked.language == "fr" and "Zoé" in asked.question
-    resumed = pipeline.resume(
+    resumed = await pipeline.resume(
         "reply_email", asked.arguments, "to", "réponds à Zoé que ok", "zoe@example.com", now=NOW
     )
     assert resumed is not None
     assert (resumed.kind, resumed.via) == ("call", "follow-up")
     assert resumed.arguments == {"to": "zoe@example.com", "body": "ok"}
     # A reply that is no address and no known name is asked about again.
-    again = pipeline.resume("reply_email", asked.arguments, "to", "réponds à Zoé que ok", "Zoé")
+    again = await pipeline.resume(
+        "reply_email", asked.arguments, "to", "réponds à Zoé que ok", "Zoé"
+    )
     assert again is not None and again.kind == "clarify"
 
 

@@ -38,7 +38,7 @@ from tidings.ai.conversations import ConversationNotFound, Conversations
 from tidings.ai.events import Emit, event
 from tidings.ai.language import Language
 from tidings.ai.phrases import say
-from tidings.ai.pipeline import Decision, Pipeline
+from tidings.ai.pipeline import AddressBook, Decision, Pipeline
 from tidings.ai.pipeline.tools import Tool
 from tidings.ai.toolbox import ServerConfig, Toolbox, ToolResult
 from tidings.core.config import Settings
@@ -219,7 +219,7 @@ class Assistant:
             if not box.tools:
                 return say("no_tools", state.language)
             pipeline = await self._pipeline(box.tools)
-            book = await box.address_book()
+            book = AddressBook(loader=box.contacts)
             decision = await pipeline.decide(text, now=now, address_book=book)
             if (
                 waiting
@@ -227,7 +227,7 @@ class Assistant:
                 and not (decision.kind == "call" and decision.via == "template")
             ):
                 # The answer to the last question, unless it is plainly a new request.
-                resumed = pipeline.resume(
+                resumed = await pipeline.resume(
                     str(waiting["tool"]),
                     dict(waiting.get("arguments") or {}),
                     str(waiting["ask"]),

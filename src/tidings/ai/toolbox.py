@@ -25,7 +25,7 @@ import mcp_types as types
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tidings.ai.pipeline.grounding import AddressBook, Contact
+from tidings.ai.pipeline.grounding import Contact
 from tidings.ai.pipeline.tools import Tool
 from tidings.core.config import Settings
 
@@ -123,7 +123,7 @@ class Toolbox:
         result = await client.call_tool(tool, dict(arguments))
         return ToolResult.from_mcp(result)
 
-    async def address_book(self) -> AddressBook:
+    async def contacts(self) -> list[Contact]:
         """Every server's ``contacts`` resource, merged (first server's names first)."""
         contacts: list[Contact] = []
         seen: set[str] = set()
@@ -141,7 +141,7 @@ class Toolbox:
                             contacts.extend(_contacts(content.text, seen))
             except Exception as exc:
                 log.warning("contacts of MCP server %s unreadable: %s", name, exc)
-        return AddressBook(contacts)
+        return contacts
 
 
 def _contacts(text: str, seen: set[str]) -> list[Contact]:

@@ -28,7 +28,7 @@ from tidings.ai.backends import Backend, Message, Sampling, ToolSpec
 from tidings.ai.language import LANGUAGES, Language, detect
 from tidings.ai.phrases import say
 from tidings.ai.pipeline.arguments import fill, preamble
-from tidings.ai.pipeline.grounding import AddressBook, Contact
+from tidings.ai.pipeline.grounding import AddressBook, Contact, is_address
 from tidings.ai.pipeline.intents import IntentMatcher
 from tidings.ai.pipeline.router import CLARIFY, NO_TOOL, router_for
 from tidings.ai.pipeline.tools import IntentRegistry, Tool
@@ -136,7 +136,7 @@ class Pipeline:
         tool = self.by_name[route.label]
         return await self._complete(tool, text, now, {}, "router", route.confidence, book, lang)
 
-    def resume(
+    async def resume(
         self,
         tool_name: str,
         arguments: dict[str, Any],
@@ -159,7 +159,7 @@ class Pipeline:
         text = f"{request}\n{reply}"
         lang = language or detect(request, self.default_language)
         book = address_book if address_book is not None else self.address_book
-        return self._checked(
+        return await self._checked(
             tool,
             text,
             now or datetime.now(),
@@ -195,11 +195,11 @@ class Pipeline:
                 self.backend, self.tools, tool, text, missing, preamble_text=self.preamble
             )
             proposed.update({k: v for k, v in filled.items() if k in missing})
-        return self._checked(
+        return await self._checked(
             tool, text, now, proposed, frozenset(captured), via, confidence, book, language
         )
 
-    def _checked(
+    async def _checked(
         self,
         tool: Tool,
         text: str,
@@ -211,6 +211,11 @@ class Pipeline:
         book: AddressBook,
         language: Language,
     ) -> Decision:
+        if any(
+            tool.properties.get(name, {}).get("format") == "email" and not is_address(str(value))
+            for name, value in proposed.items()
+        ):
+            await book.load()  # a person named by name: now the address book is needed
         result = check(tool, proposed, text=text, now=now, address_book=book, trusted=trusted)
         if result.problems:
             return Decision(
@@ -247,7 +252,7 @@ class Pipeline:
         if call.name is None or call.name not in self.by_name:
             return Decision("answer", "native", language=language)
         tool = self.by_name[call.name]
-        return self._checked(
+        return await self._checked(
             tool, text, now, call.arguments, frozenset(), "native", 1.0, book, language
         )
 

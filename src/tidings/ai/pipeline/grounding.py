@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -36,11 +36,25 @@ class Contact:
     address: str
 
 
-class AddressBook:
-    """The user's contacts: "Alice" in a request means the one Alice they know."""
+Loader = Callable[[], Awaitable[Iterable[Contact]]]
 
-    def __init__(self, contacts: Iterable[Contact] = ()) -> None:
+
+class AddressBook:
+    """The user's contacts: "Alice" in a request means the one Alice they know.
+
+    With a ``loader``, the contacts are fetched only when a request names someone
+    by name (most requests do not, and fetching them costs a round trip).
+    """
+
+    def __init__(self, contacts: Iterable[Contact] = (), *, loader: Loader | None = None) -> None:
         self.contacts = list(contacts)
+        self._loader = loader
+
+    async def load(self) -> None:
+        """Fetch the contacts from the loader, once."""
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            self.contacts.extend(await loader())
 
     def lookup(self, name: str) -> list[Contact]:
         """Contacts whose full name, or one of whose names, is ``name``."""
