@@ -70,9 +70,11 @@ async def test_send_asks_exactly_what_will_happen_then_sends(mcp_box: McpBox) ->
         assert sent["sent"] is True and sent["to"] == [BOB] and sent["subject"] == "Dinner"
         assert sent["message_id"].startswith("<")
         remote = structured(
-            await client.call_tool("send_email", {"to": REMOTE, "body": "Far away"})
+            await client.call_tool("send_email", {"to": REMOTE, "body": "Far away\nFrom here"})
         )
-        assert remote["to"] == [REMOTE] and remote["subject"] == ""
+        # Asked for without a subject, a message takes its first line as one.
+        assert remote["to"] == [REMOTE] and remote["subject"] == "Far away"
+        assert 'Subject · Objet : "Far away"' in asked.messages[1]
 
     question = asked.messages[0]
     assert "Send this e-mail?" in question and "Envoyer ce courriel ?" in question
@@ -85,7 +87,7 @@ async def test_send_asks_exactly_what_will_happen_then_sends(mcp_box: McpBox) ->
         received = api.get("/v1/messages").json()["messages"][0]
         text = api.get(f"/v1/messages/{received['id']}").json()["text"]
     assert text.strip() == body.strip() and received["sender"].endswith(f"<{ALICE}>")
-    assert set(mcp_box.subjects("alice", "Sent")) == {"Dinner", ""}
+    assert set(mcp_box.subjects("alice", "Sent")) == {"Dinner", "Far away"}
     assert mcp_box.queued() == [REMOTE]
 
 

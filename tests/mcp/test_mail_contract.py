@@ -85,3 +85,12 @@ async def test_every_tool_carries_titles_answers_and_its_confirmation_flag(
                 # Plain names only: no attribute access, indexing or format specs.
                 for found in PLACEHOLDER.findall(template):
                     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", found), (name, template)
+
+
+def test_a_subject_from_the_first_line_cut_at_a_word() -> None:
+    from tidings.mcp.mail import default_subject
+
+    assert default_subject("la réunion est à 10h\nAlice") == "la réunion est à 10h"
+    long = "word " * 30
+    assert default_subject(long) == ("word " * 12).strip() + "…"
+    assert default_subject("   ") == ""

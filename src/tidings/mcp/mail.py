@@ -230,6 +230,7 @@ def create_mail_server(
     # -- sending ----------------------------------------------------------------------
     def ask_send(to: str, body: str, subject: str, ctx: Context) -> Elicit[Confirmation]:
         require_elicitation(ctx, "nothing was sent")
+        subject = subject or default_subject(body)
         return Elicit(
             "Send this e-mail? · Envoyer ce courriel ?\n"
             f"From · De : {caller().address}\n"
@@ -247,6 +248,7 @@ def create_mail_server(
     ) -> Annotated[CallToolResult, Sent]:
         require_yes(answer, "nothing was sent")
         who = caller()
+        subject = subject or default_subject(body)
         sent = await api.send(who.token, {"to": [to], "subject": subject, "text": body})
         recipients = [*sent["delivered"], *sent["queued"]]
         result = Sent(sent=True, to=recipients, subject=subject, message_id=sent["message_id"])
@@ -409,3 +411,14 @@ async def _contacts(api: MailApi) -> list[dict[str, str]]:
     return [
         {"name": names[a][1] if a in names else "", "address": a} for a in ranked[:MAX_CONTACTS]
     ]
+
+
+def default_subject(body: str, limit: int = 60) -> str:
+    """A subject for a message asked for without one ("tell Bob that I'm late"): its
+    first line, cut at a word — a mail with an empty subject looks like spam and is
+    hard to find again. The confirmation shows it before anything is sent."""
+    first = " ".join(body.strip().splitlines()[0].split()) if body.strip() else ""
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0]
+    return (cut or first[:limit]) + "…"
