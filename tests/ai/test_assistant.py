@@ -267,3 +267,24 @@ async def test_the_answer_to_a_question_completes_the_request(box: AssistantBox)
     confirmation = of_type(answered, "confirmation.requested")
     assert len(confirmation) == 1
     assert "je serai en retard" in confirmation[0]["message"]
+
+
+def test_tidings_chat_keeps_one_conversation_and_answers_yes(box: AssistantBox) -> None:
+    before = len(box.imap_subjects("bob"))
+    done = box.tidings(
+        "chat",
+        "--json",
+        "--yes",
+        input="list my emails\ntell bob@example.test that the chat works\n",
+        env={"TIDINGS_TOKEN": box.tokens["alice"]},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    finished = of_type(events, "done")
+    assert len(finished) == 2
+    assert len({e["conversation_id"] for e in finished}) == 1
+    assert calls(events) == ["list_emails", "send_email"]
+    assert of_type(events, "confirmation.resolved")[0]["approved"] is True
+    assert len(box.imap_subjects("bob")) == before + 1
+    assert "the chat works" in box.imap_subjects("bob")

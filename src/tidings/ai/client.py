@@ -14,7 +14,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -27,6 +27,17 @@ Answer = Literal["yes", "no", "ask"]
 
 class ClientError(Exception):
     """The assistant could not be reached or refused the token."""
+
+
+def _read_line(prompt: str) -> str:
+    """A line from standard input; the prompt goes to standard error and only to a
+    terminal, so standard output carries nothing but the answers (or JSON)."""
+    if sys.stdin.isatty():
+        print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\n")
 
 
 def default_url(settings: Settings) -> str:
@@ -43,7 +54,7 @@ class Terminal:
     as_json: bool
     out: TextIO = sys.stdout
     err: TextIO = sys.stderr
-    prompt: Callable[[str], str] = input
+    prompt: Callable[[str], str] = field(default_factory=lambda: _read_line)
     refused: bool = False
 
     def show(self, item: dict[str, Any]) -> None:
