@@ -8,6 +8,7 @@ of a freshly installed box would see.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -288,3 +289,32 @@ def test_tidings_chat_keeps_one_conversation_and_answers_yes(box: AssistantBox) 
     assert of_type(events, "confirmation.resolved")[0]["approved"] is True
     assert len(box.imap_subjects("bob")) == before + 1
     assert "the chat works" in box.imap_subjects("bob")
+
+
+async def test_only_the_asker_may_answer_and_hanging_up_means_no(box: AssistantBox) -> None:
+    before = box.imap_subjects("bob")
+    alice = {"Authorization": f"Bearer {box.tokens['alice']}"}
+    bob = {"Authorization": f"Bearer {box.tokens['bob']}"}
+    async with httpx.AsyncClient(base_url=box.http_url, timeout=120) as client:
+        async with client.stream(
+            "POST",
+            "/v1/turns",
+            json={"text": "tell bob@example.test that nobody said yes"},
+            headers=alice,
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and "confirmation.requested" in line:
+                    question = json.loads(line[len("data: ") :])
+                    break
+            # Bob cannot approve what Alice is asked, even knowing the id.
+            path = f"/v1/confirmations/{question['confirmation_id']}"
+            assert (await client.post(path, json={"approve": True}, headers=bob)).status_code == 404
+        # Alice hung up: the turn is cancelled and its question is gone.
+        for _ in range(100):
+            answered = await client.post(path, json={"approve": True}, headers=alice)
+            if answered.status_code == 404:
+                break
+            await asyncio.sleep(0.1)
+        assert answered.status_code == 404
+    assert box.imap_subjects("bob") == before
+    assert box.queued() == []
