@@ -318,3 +318,27 @@ async def test_only_the_asker_may_answer_and_hanging_up_means_no(box: AssistantB
         assert answered.status_code == 404
     assert box.imap_subjects("bob") == before
     assert box.queued() == []
+
+
+async def test_it_means_the_message_just_read(box: AssistantBox) -> None:
+    listed = await box.ws_turn(box.tokens["alice"], "liste mes mails")
+    conversation = of_type(listed, "turn.started")[0]["conversation_id"]
+    number = message_id(listed, "Pique-nique samedi")
+    await box.ws_turn(box.tokens["alice"], f"lis le mail {number}", conversation_id=conversation)
+    asked: list[Event] = []
+    for request in ("reply that I will come", "mark it as read", "move it to the archive"):
+        events = await box.ws_turn(
+            box.tokens["alice"],
+            request,
+            decide=lambda item: False,
+            conversation_id=conversation,
+        )
+        decision = of_type(events, "decision")[0]
+        assert (decision["kind"], decision["via"]) == ("call", "context"), (request, decision)
+        assert decision["arguments"]["message_id"] == number
+        asked += of_type(events, "confirmation.requested")
+        assert calls(events) in ([], [decision["tool"]])  # refused before or inside the call
+    # Each was put to the user, with the message it was taken to be.
+    assert len(asked) == 3
+    assert "carol@amis.example" in asked[0]["message"]
+    assert all(item["arguments"]["message_id"] == number for item in asked)

@@ -102,6 +102,26 @@ async def test_the_reply_to_a_question_completes_the_call(pipeline: Pipeline) ->
     assert again is not None and again.kind == "clarify"
 
 
+async def test_it_is_the_message_last_seen_but_never_overrides_a_name(
+    pipeline: Pipeline,
+) -> None:
+    seen = {"id": "12", "from_address": "carol@example.net", "subject": "Picnic"}
+    marked = await pipeline.decide("mark it as read", now=NOW, context=seen)
+    assert (marked.kind, marked.via, marked.tool) == ("call", "context", "mark_email")
+    assert marked.arguments == {"message_id": "12", "flag": "read"}
+    replied = await pipeline.decide("réponds-lui que c'est noté", now=NOW, context=seen)
+    assert (replied.kind, replied.tool) == ("call", "reply_email")
+    assert replied.arguments == {
+        "to": "carol@example.net",
+        "message_id": "12",
+        "body": "c'est noté",
+    }
+    named = await pipeline.decide("réponds à Alice que c'est noté", now=NOW, context=seen)
+    assert named.arguments == {"to": "alice@example.org", "body": "c'est noté"}
+    # Without anything seen, "it" is a question.
+    assert (await pipeline.decide("mark it as read", now=NOW)).kind == "clarify"
+
+
 async def test_two_contacts_with_the_same_name_are_asked_about(pipeline: Pipeline) -> None:
     decision = await pipeline.decide("any new emails from Bob?", now=NOW)
     assert decision.kind == "clarify"

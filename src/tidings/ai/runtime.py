@@ -133,9 +133,10 @@ class Assistant:
             # Every tool result is someone else's words (see the module docstring).
             tainted = any(m.role == "tool" for m in history)
             waiting = history[-1].arguments if history and history[-1].role == "assistant" else None
+            shown = _last_result(history)
             await self._record(caller, conversation, Message("user", text))
             state = _Turn(turn_id, caller, emit, self.settings.ai.default_language)
-            answer = await self._answer(state, text, conversation, tainted, now, waiting)
+            answer = await self._answer(state, text, conversation, tainted, now, waiting, shown)
             if not state.spoken:
                 await self._speak(emit, answer)
             stored = await self._record(
@@ -204,6 +205,7 @@ class Assistant:
         tainted: bool,
         now: datetime | None,
         waiting: dict[str, Any] | None = None,
+        shown: dict[str, Any] | None = None,
     ) -> str:
         async def elicit(
             server: str, message: str, schema: dict[str, Any]
@@ -220,7 +222,7 @@ class Assistant:
                 return say("no_tools", state.language)
             pipeline = await self._pipeline(box.tools)
             book = AddressBook(loader=box.contacts)
-            decision = await pipeline.decide(text, now=now, address_book=book)
+            decision = await pipeline.decide(text, now=now, address_book=book, context=shown)
             if (
                 waiting
                 and "ask" in waiting
@@ -438,6 +440,21 @@ class Assistant:
         await emit(
             event("done", turn_id=turn_id, conversation_id=conversation, cancelled=True, text=text)
         )
+
+
+def _last_result(history: list[Any]) -> dict[str, Any] | None:
+    """The structured result of the conversation's last successful tool call (what
+    the user last saw), if it is an object; failed calls showed nothing."""
+    for message in reversed(history):
+        if message.role != "tool":
+            continue
+        try:
+            found = json.loads(message.content)
+        except ValueError:
+            continue  # an error text, not a result
+        if isinstance(found, dict):
+            return found
+    return None
 
 
 def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -15,5 +15,8 @@ Each tool carries, besides its MCP ``title``, ``inputSchema``, ``outputSchema`` 
   for one result, or ``{"list": KEY, "header": T, "item": T, "empty": T}`` for a list
   under ``KEY``; ``{name}`` in ``T`` is a top-level key of the result (of each list
   element for ``item``), list values are joined with ", " (:mod:`.answers`);
-- ``tidings/elicits``: true on tools that ask for confirmation themselves.
+- ``tidings/elicits``: true on tools that ask for confirmation themselves;
+- ``tidings/context``: ``{argument: key}``: a missing argument may be taken from that
+  key of the message the user last looked at ("move it to the archive" after reading
+  one), shown to the user in the confirmation like any other.
 """

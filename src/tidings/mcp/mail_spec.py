@@ -126,6 +126,8 @@ class ToolSpec:
     answer: dict[str, dict[str, str]]  # language → text, or list/header/item/empty
     elicits: bool = False
     intents: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=dict)
+    """Argument → key of the message last shown: what "it" means in "move it"."""
 
     @property
     def title(self) -> str:
@@ -139,6 +141,8 @@ class ToolSpec:
         }
         if self.elicits:
             meta["tidings/elicits"] = True
+        if self.context:
+            meta["tidings/context"] = self.context
         return meta
 
 
@@ -307,6 +311,7 @@ _SPECS = [
         ),
         {"en": {"text": "Reply sent to {to}."}, "fr": {"text": "Réponse envoyée à {to}."}},
         elicits=True,
+        context={"message_id": "id", "to": "from_address"},
     ),
     ToolSpec(
         "move_email",
@@ -333,6 +338,7 @@ _SPECS = [
             "fr": {"text": "Message déplacé dans {folder} (désormais numéro {id})."},
         },
         elicits=True,
+        context={"message_id": "id"},
     ),
     ToolSpec(
         "mark_email",
@@ -360,6 +366,7 @@ _SPECS = [
             "en": {"text": "Message {id} marked {flag}."},
             "fr": {"text": "Message {id} marqué : {flag}."},
         },
+        context={"message_id": "id"},
     ),
 ]
 

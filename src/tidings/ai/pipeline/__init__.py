@@ -36,7 +36,7 @@ from tidings.ai.pipeline.validate import Problem, check
 
 __all__ = ["AddressBook", "Contact", "Decision", "IntentRegistry", "Pipeline", "Tool"]
 
-Via = Literal["template", "router", "native", "follow-up"]
+Via = Literal["template", "router", "native", "follow-up", "context"]
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,28 @@ class Pipeline:
         now: datetime | None = None,
         address_book: AddressBook | None = None,
         language: Language | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> Decision:
         """The decision for ``text``. ``address_book`` is the requesting user's (the
         pipeline is shared by users with the same tools); ``language`` forces the
-        language of questions, else the request's own is used."""
+        language of questions, else the request's own is used; ``context`` is the
+        structured result the user last saw, what "it" refers to ("move it to the
+        archive"), for tools that say which of its keys fills which argument."""
         now = now or datetime.now()
         book = address_book if address_book is not None else self.address_book
+        decision = await self._decide(text, now, book, language, context)
+        if decision.kind == "clarify" and context:
+            decision = await self._with_context(decision, text, context, now, book)
+        return decision
+
+    async def _decide(
+        self,
+        text: str,
+        now: datetime,
+        book: AddressBook,
+        language: Language | None,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
         match = self.matcher.match(text)
         if match is not None:
             if language is None and match.language in LANGUAGES:
@@ -114,7 +130,7 @@ class Pipeline:
             lang = language or detect(text, self.default_language)
             tool = self.by_name[match.tool]
             return await self._complete(
-                tool, text, now, match.arguments, "template", 1.0, book, lang
+                tool, text, now, match.arguments, "template", 1.0, book, lang, context
             )
         lang = language or detect(text, self.default_language)
         if self.backend.native_tools:
@@ -152,20 +168,48 @@ class Pipeline:
         ``request``: the same call, with that argument now given. None if the tool is
         no longer in play. The reply is checked like the request was (a person must
         be an address or a known name, and so on)."""
+        value = reply.strip().rstrip(".!?").strip()
+        return await self.supply(
+            tool_name,
+            arguments,
+            {argument: value},
+            request,
+            reply,
+            via="follow-up",
+            now=now,
+            address_book=address_book,
+            language=language,
+        )
+
+    async def supply(
+        self,
+        tool_name: str,
+        arguments: dict[str, Any],
+        values: dict[str, Any],
+        request: str,
+        source: str,
+        *,
+        via: Via,
+        now: datetime | None = None,
+        address_book: AddressBook | None = None,
+        language: Language | None = None,
+    ) -> Decision | None:
+        """The call decided for ``request``, completed with ``values`` that came from
+        ``source`` (the user's reply to a question, or the message they last looked
+        at), then checked as a whole again."""
         tool = self.by_name.get(tool_name)
-        if tool is None or argument not in tool.properties:
+        if tool is None or any(name not in tool.properties for name in values):
             return None
-        proposed = {**arguments, argument: reply.strip().rstrip(".!?").strip()}
-        text = f"{request}\n{reply}"
+        proposed = {**arguments, **values}
         lang = language or detect(request, self.default_language)
         book = address_book if address_book is not None else self.address_book
         return await self._checked(
             tool,
-            text,
+            f"{request}\n{source}",
             now or datetime.now(),
             proposed,
             frozenset(proposed),
-            "follow-up",
+            via,
             1.0,
             book,
             lang,
@@ -181,14 +225,24 @@ class Pipeline:
         confidence: float,
         book: AddressBook,
         language: Language,
+        context: Mapping[str, Any] | None = None,
     ) -> Decision:
         # A capture the schema refuses ("41 s'il te plaît" for an id of digits) was
         # a template too loose for this request: the model reads that one instead.
         captured = {k: v for k, v in captured.items() if _fits(tool, k, v)}
+        grounds = text
+        if via == "template" and context:
+            # A template that matched with no slot for an argument ("reply that
+            # {body}") says the request left it out: "it" is the message last seen.
+            taken = _from_context(tool, context, captured)
+            if taken:
+                captured = {**captured, **taken}
+                grounds = f"{text}\n{' '.join(taken.values())}"
+                via = "context"
         proposed = dict(captured)
         # After a template match, the model is asked only for required arguments the
         # template did not capture; after the router, for everything.
-        wanted = tool.required if via == "template" else list(tool.properties)
+        wanted = tool.required if via in ("template", "context") else list(tool.properties)
         missing = [name for name in wanted if name not in captured]
         if missing:
             filled = await fill(
@@ -196,8 +250,43 @@ class Pipeline:
             )
             proposed.update({k: v for k, v in filled.items() if k in missing})
         return await self._checked(
-            tool, text, now, proposed, frozenset(captured), via, confidence, book, language
+            tool, grounds, now, proposed, frozenset(captured), via, confidence, book, language
         )
+
+    async def _with_context(
+        self,
+        decision: Decision,
+        text: str,
+        context: Mapping[str, Any],
+        now: datetime,
+        book: AddressBook,
+    ) -> Decision:
+        """A question about a value the request left out (never one it named) is
+        answered from the result last seen, when the tool maps it."""
+        tool = self.by_name.get(decision.tool or "")
+        if tool is None:
+            return decision
+        missing = {n for n, p in decision.problems.items() if p.code.startswith("missing")}
+        named = set(decision.problems) - missing
+        values = {
+            k: v
+            for k, v in _from_context(tool, context, decision.arguments, force=True).items()
+            if k not in named
+        }
+        if not missing & set(values):
+            return decision
+        supplied = await self.supply(
+            tool.name,
+            decision.arguments,
+            values,
+            text,
+            " ".join(values.values()),
+            via="context",
+            now=now,
+            address_book=book,
+            language=decision.language,
+        )
+        return supplied or decision
 
     async def _checked(
         self,
@@ -255,6 +344,21 @@ class Pipeline:
         return await self._checked(
             tool, text, now, call.arguments, frozenset(), "native", 1.0, book, language
         )
+
+
+def _from_context(
+    tool: Tool, context: Mapping[str, Any], given: Mapping[str, Any], *, force: bool = False
+) -> dict[str, str]:
+    """The tool's context arguments not ``given``, from ``context`` — only when a
+    required one is missing (unless ``force``): "reply to Bob that ok" names its
+    person, and must not be sent to the message last seen instead."""
+    if not force and all(name in given for name in tool.required if name in tool.context):
+        return {}
+    return {
+        argument: str(context[key])
+        for argument, key in tool.context.items()
+        if argument not in given and context.get(key) not in (None, "")
+    }
 
 
 def _fits(tool: Tool, name: str, value: Any) -> bool:

@@ -35,6 +35,7 @@ META_KEY = "tidings/intents"
 I18N_KEY = "tidings/i18n"
 ANSWER_KEY = "tidings/answer"
 ELICITS_KEY = "tidings/elicits"
+CONTEXT_KEY = "tidings/context"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ class Tool:
     def elicits(self) -> bool:
         """The server asks the user itself (MCP elicitation) before acting."""
         return bool(self.meta.get(ELICITS_KEY, False))
+
+    @property
+    def context(self) -> dict[str, str]:
+        """Argument → key of the last result shown: what "it" stands for."""
+        found = self.meta.get(CONTEXT_KEY) or {}
+        return {str(k): str(v) for k, v in found.items() if k in self.properties}
 
     def localized(self, language: str, key: str) -> str:
         """The tool's ``title`` or ``description`` in ``language``, if it gives one."""
