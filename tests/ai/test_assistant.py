@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.ai.assistant_box import AssistantBox, Event, answer_text, of_type, write_config
+from tests.conftest import ServiceProcess
 from tests.smtp_support import start_dns
 
 SEEDED = {
@@ -127,6 +128,17 @@ async def test_a_user_only_ever_sees_their_own_mail(box: AssistantBox) -> None:
     assert as_alice.status_code == 200
     roles = [m["role"] for m in as_alice.json()["messages"]]
     assert roles == ["user", "tool", "assistant"]
+    async with httpx.AsyncClient(base_url=box.http_url) as client:
+        alice = {"Authorization": f"Bearer {box.tokens['alice']}"}
+        bob = {"Authorization": f"Bearer {box.tokens['bob']}"}
+        listed = (await client.get("/v1/conversations", headers=alice)).json()["conversations"]
+        assert {"id": conversation, "title": "list my emails"}.items() <= listed[0].items()
+        bobs = (await client.get("/v1/conversations", headers=bob)).json()["conversations"]
+        assert conversation not in [c["id"] for c in bobs]
+        path = f"/v1/conversations/{conversation}"
+        assert (await client.delete(path, headers=bob)).status_code == 404
+        assert (await client.delete(path, headers=alice)).status_code == 204
+        assert (await client.get(path, headers=alice)).status_code == 404
 
 
 async def test_a_wrong_token_is_refused_on_every_route(box: AssistantBox) -> None:
@@ -342,3 +354,23 @@ async def test_it_means_the_message_just_read(box: AssistantBox) -> None:
     assert len(asked) == 3
     assert "carol@amis.example" in asked[0]["message"]
     assert all(item["arguments"]["message_id"] == number for item in asked)
+
+
+async def test_without_its_mcp_server_the_assistant_says_so(
+    tmp_path_factory: pytest.TempPathFactory, gguf: Path
+) -> None:
+    root = tmp_path_factory.mktemp("assistant-alone")
+    dns = start_dns()
+    alone = AssistantBox(root, write_config(root, gguf, dns))
+    try:
+        alone.add_user("alice")
+        service = ServiceProcess("ai", alone.config, root)
+        alone.services.append(service)
+        service.start(timeout=180)
+        events = await alone.ws_turn(alone.tokens["alice"], "liste mes mails")
+    finally:
+        alone.stop()
+        dns.stop()
+    assert calls(events) == []
+    assert "Aucun service ne répond" in answer_text(events)
+    assert of_type(events, "done")[0]["cancelled"] is False

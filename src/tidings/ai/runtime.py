@@ -36,7 +36,7 @@ from tidings.ai.answers import render
 from tidings.ai.backends import Backend, Message, Sampling
 from tidings.ai.conversations import ConversationNotFound, Conversations
 from tidings.ai.events import Emit, event
-from tidings.ai.language import Language
+from tidings.ai.language import Language, detect
 from tidings.ai.phrases import say
 from tidings.ai.pipeline import AddressBook, Decision, Pipeline
 from tidings.ai.pipeline.tools import Tool
@@ -135,7 +135,8 @@ class Assistant:
             waiting = history[-1].arguments if history and history[-1].role == "assistant" else None
             shown = _last_result(history)
             await self._record(caller, conversation, Message("user", text))
-            state = _Turn(turn_id, caller, emit, self.settings.ai.default_language)
+            # The request's language until the pipeline knows better (template match).
+            state = _Turn(turn_id, caller, emit, detect(text, self.settings.ai.default_language))
             answer = await self._answer(state, text, conversation, tainted, now, waiting, shown)
             if not state.spoken:
                 await self._speak(emit, answer)
@@ -156,7 +157,9 @@ class Assistant:
                 )
             )
         except asyncio.CancelledError:
-            await self._finish_cancelled(caller, emit, turn_id, conversation)
+            await self._finish_cancelled(
+                caller, emit, turn_id, conversation, detect(text, self.settings.ai.default_language)
+            )
         except ConversationNotFound:
             await emit(event("error", code="not_found", message="no such conversation"))
             await emit(event("done", turn_id=turn_id, conversation_id=None, cancelled=False))
@@ -432,9 +435,14 @@ class Assistant:
             await emit(event("token", text=piece))
 
     async def _finish_cancelled(
-        self, caller: Caller, emit: Emit, turn_id: str, conversation: int | None
+        self,
+        caller: Caller,
+        emit: Emit,
+        turn_id: str,
+        conversation: int | None,
+        language: Language,
     ) -> None:
-        text = say("cancelled", self.settings.ai.default_language)
+        text = say("cancelled", language)
         if conversation is not None:
             await asyncio.shield(self._record(caller, conversation, Message("assistant", text)))
         await emit(
