@@ -7,6 +7,15 @@ tests/eval/mail_requests.json (FR/EN requests with the expected decision), runs 
 request through the configured backend (default: the bundled Gemma 3 270M, greedy
 decoding) and prints tool-selection accuracy, argument exact match, irrelevance and
 clarify accuracy, and which stage decided.
+
+The backend comes from the configuration, so the model's own tool calling (the
+path a capable instruct model takes) is measured on the same set with, e.g.::
+
+    TIDINGS_AI__BACKEND=openai TIDINGS_AI__NATIVE_TOOLS=true \
+    TIDINGS_AI__OPENAI_BASE_URL=http://127.0.0.1:8000/v1 TIDINGS_AI__OPENAI_MODEL=m \
+    TIDINGS_AI__REQUEST_TIMEOUT=30 .venv/bin/python bench/ai_eval.py
+
+A request the endpoint fails on (timeout, bad reply) counts as a miss ("error").
 """
 
 from __future__ import annotations

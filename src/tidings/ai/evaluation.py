@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tidings.ai.backends import BackendError
 from tidings.ai.pipeline import Decision, Pipeline
 from tidings.ai.pipeline.grounding import AddressBook, Contact, fold
 
@@ -64,6 +65,8 @@ class Outcome:
     item: dict[str, Any]
     decision: Decision
     seconds: float
+    error: str = ""
+    """The backend failed on this request (endpoint timeout, bad reply): a miss."""
 
     @property
     def kind(self) -> str:
@@ -74,10 +77,16 @@ class Outcome:
 
     @property
     def tool_right(self) -> bool:
-        return self.decision.kind == "call" and self.decision.tool == self.item["expected"]["tool"]
+        return (
+            not self.error
+            and self.decision.kind == "call"
+            and self.decision.tool == self.item["expected"]["tool"]
+        )
 
     @property
     def correct(self) -> bool:
+        if self.error:
+            return False
         if self.kind == "clarify":
             return self.decision.kind == "clarify"
         if self.kind == "none":
@@ -109,7 +118,9 @@ class Report:
             "irrelevance": [none_ok, nones],
             "clarify": [clarify_ok, clarifies],
             "overall": [total_ok, len(self.outcomes)],
-            "decided_by": dict(Counter(o.decision.via for o in self.outcomes)),
+            "decided_by": dict(
+                Counter("error" if o.error else o.decision.via for o in self.outcomes)
+            ),
             "median_seconds": seconds[len(seconds) // 2] if seconds else 0.0,
             "p90_seconds": seconds[int(len(seconds) * 0.9)] if seconds else 0.0,
             "max_seconds": seconds[-1] if seconds else 0.0,
@@ -122,6 +133,10 @@ async def run(pipeline: Pipeline, evalset: EvalSet, split: str | None = None) ->
         if split is not None and item.get("split") != split:
             continue
         started = time.perf_counter()
-        decision = await pipeline.decide(item["request"], now=evalset.now)
-        report.outcomes.append(Outcome(item, decision, time.perf_counter() - started))
+        try:
+            decision = await pipeline.decide(item["request"], now=evalset.now)
+            error = ""
+        except BackendError as exc:
+            decision, error = Decision("answer", "native"), str(exc) or type(exc).__name__
+        report.outcomes.append(Outcome(item, decision, time.perf_counter() - started, error))
     return report
