@@ -66,16 +66,9 @@ class PasswordAuth:
         return AuthResult(success=True, auth_data=user.address)
 
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        if len(args) == 1:
-            response = await server.challenge_auth("")
-            if not isinstance(response, bytes):
-                return AuthResult(success=False, handled=True)
-        else:
-            decoded = _decode(args[1])
-            if decoded is None:
-                await server.push(MALFORMED)
-                return AuthResult(success=False, handled=True)
-            response = decoded
+        response = await _first_response(server, args, "")
+        if isinstance(response, AuthResult):
+            return response
         parts = response.split(b"\x00")
         if len(parts) != 3:
             await server.push("501 5.5.2 AUTH PLAIN expects authzid NUL login NUL password")
@@ -87,17 +80,24 @@ class PasswordAuth:
         return await self._verify(server, login, password)
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        if len(args) == 1:
-            login = await server.challenge_auth("Username:")
-            if not isinstance(login, bytes):
-                return AuthResult(success=False, handled=True)
-        else:
-            decoded = _decode(args[1])
-            if decoded is None:
-                await server.push(MALFORMED)
-                return AuthResult(success=False, handled=True)
-            login = decoded
+        login = await _first_response(server, args, "Username:")
+        if isinstance(login, AuthResult):
+            return login
         password = await server.challenge_auth("Password:")
         if not isinstance(password, bytes):
             return AuthResult(success=False, handled=True)
         return await self._verify(server, login, password)
+
+
+async def _first_response(server: SMTP, args: list[str], prompt: str) -> bytes | AuthResult:
+    """The client's first response: sent with the AUTH command (RFC 4954's initial
+    response) or asked for with ``prompt``; an :class:`AuthResult` to return as is
+    when the client gave up or sent something that is not base64."""
+    if len(args) == 1:
+        response = await server.challenge_auth(prompt)
+        return response if isinstance(response, bytes) else AuthResult(success=False, handled=True)
+    decoded = _decode(args[1])
+    if decoded is None:
+        await server.push(MALFORMED)
+        return AuthResult(success=False, handled=True)
+    return decoded
