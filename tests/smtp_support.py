@@ -10,6 +10,7 @@ import signal
 import smtplib
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -253,3 +254,21 @@ class Raw:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+
+def swaks(
+    box: SmtpBox, *args: str, port: str = "smtp", auth: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The swaks client against one of the box's SMTP endpoints: TLS as that endpoint
+    speaks it (implicit on submissions, STARTTLS on submission), and with ``auth`` a
+    mechanism to log in as Alice with."""
+    command = ["swaks", "--server", f"127.0.0.1:{box.port(port)}", "--helo", "client.test"]
+    if port == "submissions":
+        command.append("--tlsc")
+    elif port == "submission":
+        command.append("--tls")
+    if auth is not None:
+        command += ["--auth", auth, "--auth-user", f"alice@{DOMAIN}", "--auth-password", PASSWORD]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=60, check=False
+    )

@@ -4,14 +4,13 @@ spoken to with smtplib, swaks and raw sockets."""
 from __future__ import annotations
 
 import smtplib
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.smtp_support import DNS, Raw, SmtpBox, message, smtp_box, start_dns
+from tests.smtp_support import DNS, Raw, SmtpBox, message, smtp_box, start_dns, swaks
 
 MAX_SIZE = 200_000
 MAX_RCPT = 3
@@ -36,16 +35,6 @@ def box(tmp_path_factory: pytest.TempPathFactory, dns: DNS) -> Iterator[SmtpBox]
             running.add_user(local)
         running.start()
         yield running
-
-
-def swaks(box: SmtpBox, *args: str, port: str = "smtp") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["swaks", "--server", f"127.0.0.1:{box.port(port)}", "--helo", "client.test", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_greeting_and_ehlo_extensions(box: SmtpBox) -> None:
@@ -167,12 +156,7 @@ def test_relay_refused_with_swaks_and_auth_not_offered_on_mx(box: SmtpBox) -> No
         "--from",
         "alice@example.test",
         "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        "alice@example.test",
-        "--auth-password",
-        "correct horse battery",
+        auth="PLAIN",
     )
     assert result.returncode != 0
     assert "AUTH" not in "".join(

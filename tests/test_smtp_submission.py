@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import smtplib
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.smtp_support import PASSWORD, Raw, SmtpBox, message, smtp_box
+from tests.smtp_support import PASSWORD, Raw, SmtpBox, message, smtp_box, swaks
 from tidings.mail.outbound import OutboundQueue
 
 ALICE = "alice@example.test"
@@ -28,25 +27,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpBox]:
             running.add_user(local)
         running.start()
         yield running
-
-
-def swaks(box: SmtpBox, port: str, *args: str) -> subprocess.CompletedProcess[str]:
-    tls = "--tlsc" if port == "submissions" else "--tls"
-    return subprocess.run(
-        [
-            "swaks",
-            "--server",
-            f"127.0.0.1:{box.port(port)}",
-            "--helo",
-            "client.test",
-            tls,
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_starttls_is_required_before_auth(box: SmtpBox) -> None:
@@ -91,19 +71,14 @@ def test_auth_and_local_delivery_with_smtplib(box: SmtpBox, mechanism: str) -> N
 def test_swaks_auth_login_like_outlook_on_587(box: SmtpBox) -> None:
     result = swaks(
         box,
-        "submission",
-        "--auth",
-        "LOGIN",
-        "--auth-user",
-        ALICE,
-        "--auth-password",
-        PASSWORD,
         "--from",
         ALICE,
         "--to",
         BOB,
         "--header",
         "Subject: swaks login 587",
+        port="submission",
+        auth="LOGIN",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "235 2.7.0" in result.stdout
@@ -113,19 +88,14 @@ def test_swaks_auth_login_like_outlook_on_587(box: SmtpBox) -> None:
 def test_swaks_auth_plain_on_465_implicit_tls(box: SmtpBox) -> None:
     result = swaks(
         box,
-        "submissions",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        ALICE,
-        "--auth-password",
-        PASSWORD,
         "--from",
         ALICE,
         "--to",
         BOB,
         "--header",
         "Subject: swaks plain 465",
+        port="submissions",
+        auth="PLAIN",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     [stored] = [m for m in box.parsed(BOB) if m["Subject"] == "swaks plain 465"]
@@ -195,17 +165,12 @@ def test_from_header_must_be_the_user(box: SmtpBox, from_header: str) -> None:
 def test_swaks_spoofed_from_is_refused(box: SmtpBox) -> None:
     result = swaks(
         box,
-        "submission",
-        "--auth",
-        "LOGIN",
-        "--auth-user",
-        ALICE,
-        "--auth-password",
-        PASSWORD,
         "--from",
         BOB,
         "--to",
         BOB,
+        port="submission",
+        auth="LOGIN",
     )
     assert result.returncode != 0
     assert "553 5.7.1" in result.stdout
