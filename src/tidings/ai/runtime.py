@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,7 @@ CONFIRM_SCHEMA: dict[str, Any] = {
     "required": ["confirm"],
 }
 _TITLE_LENGTH = 80
+_PIPELINES_KEPT = 8
 _PIECE = re.compile(r"\S+\s*|\s+")
 
 
@@ -100,7 +102,7 @@ class Assistant:
         self.backend = backend
         self.conversations = conversations
         self.servers = servers
-        self._pipelines: dict[str, Pipeline] = {}
+        self._pipelines: OrderedDict[str, Pipeline] = OrderedDict()
         self._pipeline_lock = asyncio.Lock()
         self._pending: dict[str, _Pending] = {}
         self._turns: dict[str, tuple[int, asyncio.Task[Any]]] = {}
@@ -392,12 +394,20 @@ class Assistant:
         """One pipeline per set of tools: the router is trained once per set."""
         key = hashlib.sha256(
             json.dumps(
-                [[t.name, t.description, t.input_schema, t.annotations, t.intents] for t in tools],
+                [
+                    [t.name, t.description, t.input_schema, t.annotations, t.intents, t.meta]
+                    for t in tools
+                ],
                 sort_keys=True,
             ).encode()
         ).hexdigest()
         async with self._pipeline_lock:
-            if key not in self._pipelines:
+            if key in self._pipelines:
+                self._pipelines.move_to_end(key)
+            else:
+                # Tool sets differ by user only when their servers differ; keep a few.
+                while len(self._pipelines) >= _PIPELINES_KEPT:
+                    self._pipelines.popitem(last=False)
                 self._pipelines[key] = await Pipeline.create(
                     self.backend, tools, default_language=self.settings.ai.default_language
                 )
