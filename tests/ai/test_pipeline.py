@@ -118,8 +118,12 @@ async def test_it_is_the_message_last_seen_but_never_overrides_a_name(
     }
     named = await pipeline.decide("réponds à Alice que c'est noté", now=NOW, context=seen)
     assert named.arguments == {"to": "alice@example.org", "body": "c'est noté"}
-    # Without anything seen, "it" is a question.
+    # Without anything seen, "it" is a question — about who, not about the words of
+    # the message ("merci" is the body, not a person).
     assert (await pipeline.decide("mark it as read", now=NOW)).kind == "clarify"
+    who = await pipeline.decide("réponds-lui que merci", now=NOW)
+    assert (who.kind, who.tool, who.arguments) == ("clarify", "reply_email", {"body": "merci"})
+    assert [p.code for p in who.problems.values()] == ["missing_person"]
 
 
 async def test_two_contacts_with_the_same_name_are_asked_about(pipeline: Pipeline) -> None:

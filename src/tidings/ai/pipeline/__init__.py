@@ -28,7 +28,7 @@ from tidings.ai.backends import Backend, Message, Sampling, ToolSpec
 from tidings.ai.language import LANGUAGES, Language, detect
 from tidings.ai.phrases import say
 from tidings.ai.pipeline.arguments import fill, preamble
-from tidings.ai.pipeline.grounding import AddressBook, Contact, is_address
+from tidings.ai.pipeline.grounding import AddressBook, Contact, appears_in, is_address
 from tidings.ai.pipeline.intents import IntentMatcher
 from tidings.ai.pipeline.router import CLARIFY, NO_TOOL, router_for
 from tidings.ai.pipeline.tools import IntentRegistry, Tool
@@ -248,7 +248,17 @@ class Pipeline:
             filled = await fill(
                 self.backend, self.tools, tool, text, missing, preamble_text=self.preamble
             )
-            proposed.update({k: v for k, v in filled.items() if k in missing})
+            spoken_for = [v for v in captured.values() if isinstance(v, str)]
+            proposed.update(
+                {
+                    k: v
+                    for k, v in filled.items()
+                    # Words a template already gave to another argument ("réponds-lui
+                    # que {merci}") are not also the person: that one is missing.
+                    if k in missing
+                    and not (isinstance(v, str) and any(appears_in(v, t) for t in spoken_for))
+                }
+            )
         return await self._checked(
             tool, grounds, now, proposed, frozenset(captured), via, confidence, book, language
         )
