@@ -2,17 +2,17 @@
 
 Tools bring their own wording for their results (``_meta["tidings/answer"]``);
 this catalogue holds the rest: questions back to the user, confirmations, refusals,
-help. One function per kind of sentence keeps the two languages side by side, so
+help. Placeholders work as in tools' answers (:func:`tidings.core.answers.fill`).
+One function per kind of sentence keeps the two languages side by side, so
 neither can fall behind the other (a test checks every key has both).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from tidings.ai.language import Language
+from tidings.core.answers import fill
 
 CATALOGUE: dict[str, dict[Language, str]] = {
     "vague": {
@@ -78,22 +78,6 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "fr": "Arrêté.",
     },
 }
-
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def fill(template: str, values: Mapping[str, Any]) -> str:
-    """``{name}`` placeholders replaced by ``values`` — and nothing else.
-
-    ``str.format`` would also evaluate ``{0.__class__}`` and the like, and some
-    templates come from MCP servers; a missing value renders empty.
-    """
-
-    def one(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
-        return "" if value is None else str(value)
-
-    return _PLACEHOLDER.sub(one, template)
 
 
 def say(key: str, language: Language, **values: Any) -> str:

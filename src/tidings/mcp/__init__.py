@@ -14,7 +14,7 @@ Each tool carries, besides its MCP ``title``, ``inputSchema``, ``outputSchema`` 
 - ``tidings/answer``: per language, how to show the structured result: ``{"text": T}``
   for one result, or ``{"list": KEY, "header": T, "item": T, "empty": T}`` for a list
   under ``KEY``; ``{name}`` in ``T`` is a top-level key of the result (of each list
-  element for ``item``), list values are joined with ", " (:mod:`.answers`);
+  element for ``item``), list values are joined with ", " (:mod:`tidings.core.answers`);
 - ``tidings/elicits``: true on tools that ask for confirmation themselves;
 - ``tidings/context``: ``{argument: key}``: a missing argument may be taken from that
   key of the message the user last looked at ("move it to the archive" after reading

@@ -26,7 +26,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from tidings import __version__
-from tidings.mcp import answers
+from tidings.core import answers
 from tidings.mcp.auth import caller
 from tidings.mcp.confirm import (
     Confirmation,
