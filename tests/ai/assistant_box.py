@@ -21,7 +21,8 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import ServiceProcess, free_port, run_tidings
 from tests.smtp_support import DNS
-from tidings.core.config import Listen
+from tidings.core.config import Listen, Settings, load_settings, split_endpoint
+from tidings.core.tls import client_context
 
 DOMAIN = "example.test"
 PASSWORD = "correct horse battery"
@@ -59,12 +60,12 @@ class AssistantBox:
     tokens: dict[str, str] = field(default_factory=dict)
     services: list[ServiceProcess] = field(default_factory=list)
 
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
     def endpoint(self, name: str) -> tuple[str, int]:
-        for line in self.config.read_text().splitlines():
-            if line.startswith(f"{name} = "):
-                host, _, port = line.split('"')[1].rpartition(":")
-                return host, int(port)
-        raise KeyError(name)
+        return split_endpoint(getattr(self.settings.listen, name))
 
     def tidings(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return run_tidings("--config", str(self.config), *args, **kwargs)
@@ -104,7 +105,7 @@ class AssistantBox:
         """Subjects in the user's INBOX, as their IMAP client sees them."""
         host, port = self.endpoint("imap")
         with imaplib.IMAP4(host, port) as client:
-            client.starttls(ssl_context=_client_tls(self))
+            client.starttls(ssl_context=client_context(self.settings))
             client.login(f"{local}@{DOMAIN}", PASSWORD)
             client.select("INBOX", readonly=True)
             _, data = client.uid("SEARCH", "ALL")
@@ -203,13 +204,6 @@ class AssistantBox:
                     if item["type"] == "done":
                         break
         return events
-
-
-def _client_tls(box: AssistantBox) -> Any:
-    from tidings.core.config import load_settings
-    from tidings.core.tls import client_context
-
-    return client_context(load_settings(box.config))
 
 
 def of_type(events: list[Event], kind: str) -> list[Event]:

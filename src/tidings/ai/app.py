@@ -18,7 +18,7 @@ from quart_schema import Info, QuartSchema, validate_request
 
 from tidings import __version__
 from tidings.ai.conversations import ConversationNotFound
-from tidings.ai.events import Event, sse
+from tidings.ai.events import Event, event, sse
 from tidings.ai.runtime import Assistant, Caller
 from tidings.core.accounts import Accounts, Principal
 from tidings.core.bearer import authenticate, requires
@@ -234,15 +234,13 @@ async def _converse(caller: Caller) -> None:
                 request = json.loads(raw)
                 kind = request["type"]
             except (ValueError, KeyError, TypeError):
-                await emit(
-                    {"type": "error", "code": "bad_request", "message": "expected a JSON event"}
-                )
+                await emit(event("error", code="bad_request", message="expected a JSON event"))
                 continue
             if kind == "message":
                 try:
                     text = _checked_text(str(request.get("text") or ""))
                 except Problem as problem:
-                    await emit({"type": "error", "code": "bad_request", "message": problem.detail})
+                    await emit(event("error", code="bad_request", message=problem.detail))
                     continue
                 conversation = request.get("conversation_id")
                 task = asyncio.create_task(
@@ -264,21 +262,13 @@ async def _converse(caller: Caller) -> None:
                 )
                 if not found:
                     await emit(
-                        {
-                            "type": "error",
-                            "code": "not_found",
-                            "message": "no such confirmation waiting",
-                        }
+                        event("error", code="not_found", message="no such confirmation waiting")
                     )
             elif kind == "cancel":
                 if not assistant.cancel(caller.user_id, str(request.get("turn_id"))):
-                    await emit(
-                        {"type": "error", "code": "not_found", "message": "no such turn running"}
-                    )
+                    await emit(event("error", code="not_found", message="no such turn running"))
             else:
-                await emit(
-                    {"type": "error", "code": "bad_request", "message": f"unknown type {kind!r}"}
-                )
+                await emit(event("error", code="bad_request", message=f"unknown type {kind!r}"))
     finally:
         # The client went away: its turns stop and their confirmations count as "no".
         for task in list(turns):

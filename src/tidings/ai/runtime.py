@@ -128,10 +128,11 @@ class Assistant:
         answer = ""
         try:
             conversation = await self._conversation(caller, text, conversation_id)
-            await emit(event("turn.started", turn_id=turn_id, conversation_id=conversation))
+            # Also the ownership check: someone else's conversation raises here.
             history = await asyncio.to_thread(
                 self.conversations.history, caller.user_id, conversation
             )
+            await emit(event("turn.started", turn_id=turn_id, conversation_id=conversation))
             # Every tool result is someone else's words (see the module docstring).
             tainted = any(m.role == "tool" for m in history)
             waiting = history[-1].arguments if history and history[-1].role == "assistant" else None
@@ -414,8 +415,8 @@ class Assistant:
             return self._pipelines[key]
 
     async def _conversation(self, caller: Caller, text: str, conversation_id: int | None) -> int:
+        """The conversation to continue, or a new one titled after its first request."""
         if conversation_id is not None:
-            await asyncio.to_thread(self.conversations.history, caller.user_id, conversation_id)
             return conversation_id
         title = " ".join(text.split())[:_TITLE_LENGTH]
         started = await asyncio.to_thread(self.conversations.start, caller.user_id, title)

@@ -153,6 +153,16 @@ async def _reuse(
     return result
 
 
+async def _release(
+    pool: ConnectionPool | None, key: tuple[str, str, bool], client: aiosmtplib.SMTP
+) -> None:
+    """A connection whose transaction is over: back to the pool, or closed politely."""
+    if pool is None:
+        await _quit(client)
+    else:
+        pool.give(key, client)
+
+
 async def _try_host(
     settings: Settings,
     host: str,
@@ -190,10 +200,7 @@ async def _try_host(
     except BaseException:
         await _quit(client)
         raise
-    if pool is None:
-        await _quit(client)
-    else:
-        pool.give(key, client)
+    await _release(pool, key, client)
     return result
 
 
@@ -280,10 +287,7 @@ async def deliver_smarthost(
     except BaseException:
         await _quit(client)
         raise
-    if pool is None:
-        await _quit(client)
-    else:
-        pool.give(key, client)  # logged in already: the next message skips AUTH too
+    await _release(pool, key, client)  # logged in already: the next message skips AUTH too
     return result
 
 
