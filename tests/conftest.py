@@ -4,6 +4,7 @@ helpers to run the real `tidings` command against it."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,10 +26,34 @@ TIDINGS = [sys.executable, "-m", "tidings"]
 pytest_plugins = ["tests.outbound_support"]
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """A port nothing listens on, for a service a test is about to start.
+
+    Taken below the kernel's ephemeral range: a port the kernel picks for ``bind(0)``
+    can be given to any client socket opened before the service binds it (seen in CI:
+    a service found its port taken). And never the same port twice in one run.
+    """
+    low = _ephemeral_low()
+    while True:
+        port = random.randrange(10_000, low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
 
 
