@@ -77,6 +77,77 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "Stopped.",
         "fr": "Arrêté.",
     },
+    "which_one": {
+        "en": "Which one? Say “the first”, “the second”… or give its number.",
+        "fr": "Lequel ? Dites « le premier », « le deuxième »… ou donnez son numéro.",
+    },
+    "several_found": {
+        "en": "I found several:",
+        "fr": "J'en ai trouvé plusieurs :",
+    },
+    "nothing_found": {
+        "en": "I found nothing that matches.",
+        "fr": "Je n'ai rien trouvé qui corresponde.",
+    },
+    "count": {
+        "en": "{count} messages match.",
+        "fr": "{count} messages correspondent.",
+    },
+    "count_one": {
+        "en": "1 message matches.",
+        "fr": "1 message correspond.",
+    },
+    "count_at_least": {
+        "en": "At least {count} messages match.",
+        "fr": "Au moins {count} messages correspondent.",
+    },
+    "address": {
+        "en": "{name}: {addresses}",
+        "fr": "{name} : {addresses}",
+    },
+    "digest_header": {
+        "en": "{count} messages:",
+        "fr": "{count} messages :",
+    },
+    "digest_item": {
+        "en": "- {author}, “{subject}” ({date})",
+        "fr": "- {author}, « {subject} » ({date})",
+    },
+    "digest_waits": {
+        "en": " — waits for your answer",
+        "fr": " — attend votre réponse",
+    },
+    "digest_footer": {
+        "en": "Waiting for your answer ({count}): {names}.",
+        "fr": "Attendent votre réponse ({count}) : {names}.",
+    },
+    "digest_waiting_header": {
+        "en": "Waiting for your answer ({count}):",
+        "fr": "Attendent votre réponse ({count}) :",
+    },
+    "digest_none_waiting": {
+        "en": "Nothing waits for your answer.",
+        "fr": "Rien n'attend votre réponse.",
+    },
+    "digest_empty": {
+        "en": "There is nothing to summarize.",
+        "fr": "Il n'y a rien à résumer.",
+    },
+    "hello": {
+        "en": "Hello! I can help with your mail: {abilities}.",
+        "fr": "Bonjour ! Je peux vous aider avec vos mails : {abilities}.",
+    },
+    "welcome": {
+        "en": "You're welcome.",
+        "fr": "Avec plaisir.",
+    },
+    "out_of_scope": {
+        "en": "I cannot do that here: I only work with your mail on this box ({abilities}).",
+        "fr": (
+            "Je ne peux pas faire cela ici : je ne travaille qu'avec vos mails sur ce "
+            "boîtier ({abilities})."
+        ),
+    },
 }
 
 

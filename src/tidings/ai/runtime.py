@@ -29,17 +29,21 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from tidings.ai import digest
 from tidings.ai.answers import render
 from tidings.ai.backends import Backend, Message, Sampling
 from tidings.ai.conversations import ConversationNotFound, Conversations
 from tidings.ai.events import Emit, event
 from tidings.ai.language import Language, detect
 from tidings.ai.phrases import say
-from tidings.ai.pipeline import AddressBook, Decision, Pipeline
+from tidings.ai.pipeline import AddressBook, Decision, Pipeline, plans
+from tidings.ai.pipeline.grounding import fold
+from tidings.ai.pipeline.plans import Plan
+from tidings.ai.pipeline.router import COUNT, SUMMARIZE
 from tidings.ai.pipeline.tools import Tool
 from tidings.ai.toolbox import ServerConfig, Toolbox, ToolResult
 from tidings.core.config import Settings
@@ -52,6 +56,9 @@ CONFIRM_SCHEMA: dict[str, Any] = {
     "required": ["confirm"],
 }
 _TITLE_LENGTH = 80
+_THANKS = {"merci", "thanks", "thank", "thx", "cheers"}
+_GREETINGS = {"hello", "hi", "hey", "bonjour", "salut", "coucou", "bonsoir", "yo"}
+_HELP = {"help", "aide", "faire", "do", "who", "qui", "peux", "can", "capable"}
 _PIPELINES_KEPT = 8
 _PIECE = re.compile(r"\S+\s*|\s+")
 
@@ -243,6 +250,7 @@ class Assistant:
                     text,
                     now=now,
                     address_book=book,
+                    context=shown,
                 )
                 decision = resumed or decision
             state.language = decision.language
@@ -270,10 +278,143 @@ class Assistant:
                     }
                 return decision.question
             if decision.kind == "answer":
-                return await self._reply(state, text, box.tools)
+                return decision.text or await self._reply(state, text, box.tools)
+            if decision.kind == "plan":
+                assert decision.plan is not None
+                return await self._plan(state, box, pipeline, decision, text, conversation)
             assert decision.tool is not None
             tool = pipeline.by_name[decision.tool]
             return await self._call(state, box, tool, decision, conversation, tainted)
+
+    async def _plan(
+        self,
+        state: _Turn,
+        box: Toolbox,
+        pipeline: Pipeline,
+        decision: Decision,
+        text: str,
+        conversation: int,
+    ) -> str:
+        """Find, pick, then act — each call shown as it runs, each side effect
+        confirmed with its real arguments (the conversation now holds what was
+        found, so every call that is not read-only is confirmed)."""
+        plan = decision.plan
+        assert plan is not None
+        lang = state.language
+        await state.emit(event("plan", steps=_steps(plan)))
+        finder = pipeline.by_name[plan.find.tool]
+        result = None
+        for arguments in (plan.find.arguments, *plan.find.fallbacks):
+            result = await self._run(state, box, finder, arguments, conversation)
+            if result.is_error or plans.listed(result.structured, pipeline.tools):
+                break
+        assert result is not None
+        items = plans.listed(result.structured, pipeline.tools) or []
+        if result.is_error:
+            return render(finder, result, lang)
+        if plan.ability == COUNT:
+            if len(items) == 1:
+                return say("count_one", lang)
+            key = "count_at_least" if len(items) >= plans.COUNT_LIMIT else "count"
+            return say(key, lang, count=len(items))
+        if plan.ability == SUMMARIZE:
+            return await self._summarize(state, box, pipeline, plan, items, conversation)
+        if plan.then is None or not items:
+            return render(finder, result, lang)
+        tool = pipeline.by_name[plan.then]
+        if plan.each:
+            targets = items[: plans.EACH_LIMIT]
+        else:
+            item = plans.pick(items, plan.pick)
+            if item is None:
+                # Several match: show them; the answer ("the second one") comes next.
+                targets_left = plans.target_arguments(tool)
+                state.pending = {
+                    "tool": tool.name,
+                    "arguments": plan.arguments,
+                    "ask": targets_left[0] if targets_left else "",
+                    "request": text,
+                }
+                return "\n".join([render(finder, result, lang), say("which_one", lang)])
+            targets = [item]
+        answers = []
+        for item in targets:
+            arguments = {**plan.arguments, **plans.from_item(tool, item, plan.arguments)}
+            step = replace(decision, kind="call", tool=tool.name, arguments=arguments, plan=None)
+            answers.append(await self._call(state, box, tool, step, conversation, True))
+            if state.refused:
+                break  # one "no" stops the rest: the user did not want this
+        return "\n".join(dict.fromkeys(answers))
+
+    async def _summarize(
+        self,
+        state: _Turn,
+        box: Toolbox,
+        pipeline: Pipeline,
+        plan: Plan,
+        items: list[Mapping[str, Any]],
+        conversation: int,
+    ) -> str:
+        lang = state.language
+        opener = pipeline.by_name.get(plan.reader or "")
+        if opener is None:
+            return say("digest_empty", lang)
+        keys = {str(k): str(v) for k, v in (opener.meta.get(plans.READS_KEY) or {}).items()}
+        mails = []
+        for item in items[: plans.SUMMARY_SIZE]:
+            read = await self._run(
+                state, box, opener, plans.from_item(opener, item, {}), conversation
+            )
+            if not read.is_error and isinstance(read.structured, Mapping):
+                mails.append(digest.Mail.from_result(read.structured, keys))
+        if not mails:
+            return say("digest_empty", lang)
+        if self.backend.native_tools and not plan.needs_answer:
+            # A capable model writes it, quarantined: no tools, the mails as data, and
+            # its words go to the user only, links and addresses it made up struck out.
+            pieces = [piece async for piece in digest.written(self.backend, mails, lang)]
+            text = digest.strike_foreign("".join(pieces).strip(), mails)
+            if text:
+                return text
+        return digest.extract(mails, lang, needs_answer=plan.needs_answer)
+
+    async def _run(
+        self,
+        state: _Turn,
+        box: Toolbox,
+        tool: Tool,
+        arguments: dict[str, Any],
+        conversation: int,
+    ) -> ToolResult:
+        """A read-only step of a plan: called, shown, recorded."""
+        call_id = uuid.uuid4().hex[:12]
+        await state.emit(
+            event(
+                "tool_call.started",
+                call_id=call_id,
+                tool=tool.name,
+                server=box.server_of(tool.name),
+                arguments=arguments,
+            )
+        )
+        result = await box.call(tool.name, arguments)
+        await state.emit(
+            event(
+                "tool_call.finished",
+                call_id=call_id,
+                tool=tool.name,
+                ok=not result.is_error,
+                result=result.structured,
+                text=result.text,
+            )
+        )
+        await self._record(
+            state.caller,
+            conversation,
+            Message("tool", _stored(result), tool.name),
+            tool_arguments=arguments,
+        )
+        return result
 
     async def _call(
         self,
@@ -348,7 +489,14 @@ class Assistant:
         abilities = ", ".join(
             dict.fromkeys(t.localized(state.language, "title").lower() for t in tools)
         )
-        return say("help", state.language, abilities=abilities)
+        words = set(fold(text).split())
+        if words & _THANKS:
+            return say("welcome", state.language)
+        if words & _GREETINGS:
+            return say("hello", state.language, abilities=abilities)
+        if words & _HELP:
+            return say("help", state.language, abilities=abilities)
+        return say("out_of_scope", state.language, abilities=abilities)
 
     async def _ask(
         self, state: _Turn, message: str, schema: dict[str, Any], server: str
@@ -490,6 +638,21 @@ def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict
     if any(name not in content for name in schema.get("required") or []):
         return None
     return content
+
+
+def _steps(plan: Plan) -> list[dict[str, Any]]:
+    """A plan as the client shows it while it runs."""
+    steps: list[dict[str, Any]] = [
+        {"step": "find", "tool": plan.find.tool, "arguments": plan.find.arguments}
+    ]
+    if plan.ability is not None:
+        steps.append({"step": plan.ability.strip("<>"), "tool": plan.reader})
+    elif plan.then is not None:
+        which = "each" if plan.each else ("pick" if plan.pick is not None else "the one found")
+        steps.append(
+            {"step": "act", "tool": plan.then, "arguments": plan.arguments, "which": which}
+        )
+    return steps
 
 
 def _describe(arguments: Mapping[str, Any]) -> str:

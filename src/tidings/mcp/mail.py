@@ -12,6 +12,7 @@ postponed annotations could not see the local resolvers they name.
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import getaddresses
 from typing import Annotated, Any, Literal
@@ -54,6 +55,7 @@ CONTACTS_URI = "tidings://contacts/mail"
 MAX_CONTACTS = 500
 _SEARCH_FETCH = 200  # matches fetched before the sender/date filters
 _SEARCH_SHOWN = 50
+_FILTERED_FETCH = 200  # messages fetched when filters apply after the API's
 _CONTACT_SCAN = 2000  # most recent messages read per folder for the address book
 _NOT_CORRESPONDENTS = {"Drafts", "Trash", "Junk"}  # whose senders are not contacts
 
@@ -119,6 +121,66 @@ def _message_line(message: dict[str, Any]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What a finder asked for beyond what the API's own query applies: exact
+    addresses (the API matches text in From:), a recipient, an end date, flags,
+    attachments. Applied to the API's answer, newest first, up to ``limit``."""
+
+    sender: str | None = None
+    recipient: str | None = None
+    until: str | None = None
+    flagged_only: bool = False
+    with_attachments: bool = False
+    since: str | None = None
+    unread_only: bool = False
+
+    @property
+    def after_fetch(self) -> bool:
+        return bool(
+            self.sender
+            or self.recipient
+            or self.until
+            or self.flagged_only
+            or self.with_attachments
+        )
+
+    def keeps(self, summary: dict[str, Any]) -> bool:
+        when = datetime.fromisoformat(summary["date"])
+        if self.since and when < _midnight(self.since):
+            return False
+        if self.until and when >= _midnight(self.until):
+            return False
+        if self.unread_only and not summary["unread"]:
+            return False
+        if self.flagged_only and "\\Flagged" not in summary["flags"]:
+            return False
+        if self.sender and _person(summary["sender"])[1] != self.sender.lower():
+            return False
+        if self.recipient:
+            wanted = self.recipient.lower()
+            if wanted not in {a.strip().lower() for _, a in getaddresses([summary["recipients"]])}:
+                return False
+        return True
+
+    async def apply(
+        self, api: MailApi, token: str, summaries: list[dict[str, Any]], limit: int
+    ) -> list[MessageItem]:
+        items: list[MessageItem] = []
+        for summary in summaries:
+            if len(items) >= limit:
+                break
+            if not self.keeps(summary):
+                continue
+            if self.with_attachments:
+                # The index does not know attachments: ask for the message itself.
+                full = await api.message(token, str(summary["id"]))
+                if not full["attachments"]:
+                    continue
+            items.append(_item(summary))
+        return items
+
+
 # -- the tool type: arguments checked against the published schema ------------------------
 class ContractTool(Tool):
     """A tool whose arguments must satisfy its published ``inputSchema`` exactly
@@ -168,42 +230,46 @@ def create_mail_server(
     async def list_emails(
         folder: str = "INBOX",
         sender: str | None = None,
+        recipient: str | None = None,
         since: str | None = None,
+        until: str | None = None,
         unread_only: bool = False,
+        flagged_only: bool = False,
+        with_attachments: bool = False,
         limit: int = 20,
     ) -> Annotated[CallToolResult, MessageList]:
         who = caller()
+        wanted = Filters(sender, recipient, until, flagged_only, with_attachments)
+        # Filters the API cannot apply are applied here, on a larger page.
         page = await api.messages(
             who.token,
             folder=folder,
             sender=sender,
             since=_midnight(since).isoformat() if since else None,
             unread="true" if unread_only else None,
-            limit=limit,
+            limit=_FILTERED_FETCH if wanted.after_fetch else limit,
         )
-        items = [_item(m) for m in page["messages"]]
-        if sender:  # the API matches text in From:, the tool means this address
-            items = [m for m in items if m.from_address == sender.lower()]
+        items = await wanted.apply(api, who.token, page["messages"], limit)
         return _result("list_emails", MessageList(count=len(items), messages=items))
 
     async def search_emails(
         query: str,
         folder: str | None = None,
         sender: str | None = None,
+        recipient: str | None = None,
         since: str | None = None,
+        until: str | None = None,
+        unread_only: bool = False,
+        flagged_only: bool = False,
+        with_attachments: bool = False,
+        limit: int = _SEARCH_SHOWN,
     ) -> Annotated[CallToolResult, MessageList]:
         who = caller()
         found = await api.search(who.token, q=query, folder=folder, limit=_SEARCH_FETCH)
-        start = _midnight(since) if since else None
-        items = []
-        for summary in found:
-            if start and datetime.fromisoformat(summary["date"]) < start:
-                continue
-            item = _item(summary)
-            if sender and item.from_address != sender.lower():
-                continue
-            items.append(item)
-        items = items[:_SEARCH_SHOWN]
+        wanted = Filters(
+            sender, recipient, until, flagged_only, with_attachments, since, unread_only
+        )
+        items = await wanted.apply(api, who.token, found, limit)
         return _result("search_emails", MessageList(count=len(items), messages=items))
 
     async def read_email(message_id: str) -> Annotated[CallToolResult, MessageFull]:

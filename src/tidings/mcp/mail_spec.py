@@ -39,6 +39,107 @@ _SINCE = {
     "format": "date",
     "description": "Only messages received on or after this day (YYYY-MM-DD).",
 }
+_UNTIL = {
+    "type": "string",
+    "format": "date",
+    "description": "Only messages received before this day (YYYY-MM-DD), not on it.",
+}
+_RECIPIENT = {
+    "type": "string",
+    "format": "email",
+    "description": "Only messages sent to this address (To or Cc).",
+}
+
+#: Arguments every message finder takes, beside its own: the filters a request
+#: composes ("unread mails from Alice with an attachment since Monday").
+_FILTERS: dict[str, Any] = {
+    "sender": {**_SENDER, "description": "Only messages from this address."},
+    "recipient": _RECIPIENT,
+    "since": _SINCE,
+    "until": _UNTIL,
+    "unread_only": {"type": "boolean", "description": "Only messages not read yet."},
+    "flagged_only": {"type": "boolean", "description": "Only flagged (important) messages."},
+    "with_attachments": {"type": "boolean", "description": "Only messages with attachments."},
+    "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "description": "At most this many messages.",
+    },
+}
+
+#: ``_meta["tidings/finds"]`` of the finders: which argument carries each kind of
+#: filter a request can compose, and the words people use for the boolean ones.
+#: The assistant reads this to find "the mail from Alice about dinner" before it
+#: reads, answers, moves or marks it; it knows no tool by name.
+FINDS: dict[str, Any] = {
+    "items": "messages",
+    "filters": {
+        "person": "sender",
+        "recipient": "recipient",
+        "since": "since",
+        "until": "until",
+        "unread": "unread_only",
+        "flagged": "flagged_only",
+        "attachments": "with_attachments",
+        "folder": "folder",
+        "count": "limit",
+    },
+    "words": {
+        "unread": {
+            "en": ["unread", "not read", "new", "haven't read", "have not read", "unopened"],
+            "fr": [
+                "non lu",
+                "non lus",
+                "non lue",
+                "non lues",
+                "pas lu",
+                "pas lus",
+                "nouveaux",
+                "nouveau",
+                "nouvelles",
+                "pas encore lu",
+                "pas encore lus",
+            ],
+        },
+        "flagged": {
+            "en": ["flagged", "important", "starred", "marked important"],
+            "fr": [
+                "important",
+                "importants",
+                "marqués",
+                "marqués importants",
+                "suivis",
+                "avec un drapeau",
+                "étoilés",
+            ],
+        },
+        "attachments": {
+            "en": ["attachment", "attachments", "attached", "enclosure", "files", "file"],
+            "fr": [
+                "pièce jointe",
+                "pièces jointes",
+                "pj",
+                "fichier joint",
+                "fichiers joints",
+                "en pièce jointe",
+                "joint",
+                "jointe",
+                "fichier",
+            ],
+        },
+    },
+}
+
+#: ``_meta["tidings/reads"]`` of the reader: which keys of its result hold the
+#: author, the subject, the date and the text (what a digest is made of).
+READS: dict[str, str] = {
+    "author": "from",
+    "address": "from_address",
+    "subject": "subject",
+    "date": "date",
+    "text": "text",
+}
 
 
 def _folder(description: str) -> dict[str, Any]:
@@ -128,6 +229,8 @@ class ToolSpec:
     intents: dict[str, Any] = field(default_factory=dict)
     context: dict[str, str] = field(default_factory=dict)
     """Argument → key of the message last shown: what "it" means in "move it"."""
+    finds: dict[str, Any] = field(default_factory=dict)
+    reads: dict[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -143,6 +246,10 @@ class ToolSpec:
             meta["tidings/elicits"] = True
         if self.context:
             meta["tidings/context"] = self.context
+        if self.finds:
+            meta["tidings/finds"] = self.finds
+        if self.reads:
+            meta["tidings/reads"] = self.reads
         return meta
 
 
@@ -175,20 +282,7 @@ _SPECS = [
         "list_emails",
         "List the messages in a mailbox folder, newest first, optionally only unread ones, "
         "only from one sender or only since a date.",
-        _object(
-            {
-                "folder": _folder("Mailbox folder."),
-                "sender": _SENDER,
-                "since": _SINCE,
-                "unread_only": {"type": "boolean", "description": "Only messages not read yet."},
-                "limit": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 100,
-                    "description": "At most this many messages.",
-                },
-            }
-        ),
+        _object({"folder": _folder("Mailbox folder."), **_FILTERS}),
         {"readOnlyHint": True},
         MessageList,
         _i18n(
@@ -206,6 +300,7 @@ _SPECS = [
         _list_answer(
             "Messages ({count}):", "Messages ({count}) :", "No messages.", "Aucun message."
         ),
+        finds=FINDS,
     ),
     ToolSpec(
         "read_email",
@@ -221,6 +316,8 @@ _SPECS = [
             "en": {"text": "From {from} <{from_address}>, {date}\nSubject: {subject}\n\n{text}"},
             "fr": {"text": "De {from} <{from_address}>, le {date}\nObjet : {subject}\n\n{text}"},
         },
+        context={"message_id": "id"},
+        reads=READS,
     ),
     ToolSpec(
         "search_emails",
@@ -228,9 +325,8 @@ _SPECS = [
         _object(
             {
                 "query": {"type": "string", "description": "Words to look for."},
-                "folder": _folder("Mailbox folder."),
-                "sender": _SENDER,
-                "since": _SINCE,
+                "folder": _folder("Mailbox folder (all folders if not given)."),
+                **_FILTERS,
             },
             ["query"],
         ),
@@ -253,6 +349,12 @@ _SPECS = [
             "No message matches.",
             "Aucun message ne correspond.",
         ),
+        # Words are looked for in the INBOX first, then everywhere.
+        finds={
+            **FINDS,
+            "filters": {**FINDS["filters"], "topic": "query"},
+            "first": {"folder": "INBOX"},
+        },
     ),
     ToolSpec(
         "send_email",

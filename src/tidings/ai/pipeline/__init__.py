@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,24 +27,41 @@ import jsonschema
 from tidings.ai.backends import Backend, Message, Sampling, ToolSpec
 from tidings.ai.language import LANGUAGES, Language, detect
 from tidings.ai.phrases import say
+from tidings.ai.pipeline import plans
 from tidings.ai.pipeline.arguments import fill, preamble
-from tidings.ai.pipeline.grounding import AddressBook, Contact, appears_in, is_address
+from tidings.ai.pipeline.grounding import AddressBook, Contact, appears_in, fold, is_address
 from tidings.ai.pipeline.intents import IntentMatcher
-from tidings.ai.pipeline.router import CLARIFY, NO_TOOL, router_for
+from tidings.ai.pipeline.plans import Plan
+from tidings.ai.pipeline.reading import Reading, Vocabulary, candidate_names, read
+from tidings.ai.pipeline.router import (
+    ABILITIES,
+    ADDRESS,
+    ASK,
+    CLARIFY,
+    COUNT,
+    NO_TOOL,
+    SUMMARIZE,
+    abilities_of,
+    router_for,
+)
 from tidings.ai.pipeline.tools import IntentRegistry, Tool
 from tidings.ai.pipeline.validate import Problem, check
 
-__all__ = ["AddressBook", "Contact", "Decision", "IntentRegistry", "Pipeline", "Tool"]
+__all__ = ["AddressBook", "Contact", "Decision", "IntentRegistry", "Pipeline", "Plan", "Tool"]
 
-Via = Literal["template", "router", "native", "follow-up", "context"]
+Via = Literal["template", "router", "native", "follow-up", "context", "plan"]
+_PLURAL = {"all", "every", "them", "these", "those", "tous", "toutes", "ces"}
+_PLURAL_NOUNS = {"mails", "emails", "messages", "courriels", "mels", "e-mails"}
+_ANSWER_WORDS = {"answer", "reply", "respond", "repondre", "reponse", "reponses", "reponds"}
 
 
 @dataclass(frozen=True)
 class Decision:
-    """``call`` a tool with checked arguments, ``answer`` without a tool, or
-    ``clarify``: ask the user ``question`` first."""
+    """``call`` a tool with checked arguments, ``answer`` without a tool (with
+    ``text`` when the pipeline knows the answer), ``clarify``: ask the user
+    ``question`` first, or ``plan``: find something, then act on it."""
 
-    kind: Literal["call", "answer", "clarify"]
+    kind: Literal["call", "answer", "clarify", "plan"]
     via: Via
     tool: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +73,8 @@ class Decision:
     language: Language = "en"
     """The request's language: what to answer in."""
     problems: dict[str, Problem] = field(default_factory=dict)
+    plan: Plan | None = None
+    text: str = ""
 
 
 class Pipeline:
@@ -81,6 +100,8 @@ class Pipeline:
         self.matcher = IntentMatcher(self.tools)
         self.router = None if backend.native_tools else router_for(self.tools)
         self.preamble = preamble(self.tools)
+        self.vocabulary = Vocabulary(self.tools)
+        self.abilities = abilities_of(self.tools)
 
     @classmethod
     async def create(
@@ -128,13 +149,12 @@ class Pipeline:
             if language is None and match.language in LANGUAGES:
                 language = match.language
             lang = language or detect(text, self.default_language)
-            tool = self.by_name[match.tool]
-            return await self._complete(
-                tool, text, now, match.arguments, "template", 1.0, book, lang, context
+            return await self._for(
+                match.tool, text, now, match.arguments, "template", 1.0, book, lang, context
             )
         lang = language or detect(text, self.default_language)
         if self.backend.native_tools:
-            return await self._native(text, now, book, lang)
+            return await self._native(text, now, book, lang, context)
         assert self.router is not None
         route = self.router.route(text)
         # An unsure router answers without a tool: a wrong call costs more than a
@@ -142,6 +162,10 @@ class Pipeline:
         if route.label == NO_TOOL or route.confidence < self.min_confidence:
             return Decision("answer", "router", confidence=route.confidence, language=lang)
         if route.label == CLARIFY:
+            # "that one", "the second one": a choice among what the user last saw.
+            chosen = await self._choice(text, now, book, lang, context)
+            if chosen is not None:
+                return chosen
             return Decision(
                 "clarify",
                 "router",
@@ -149,8 +173,310 @@ class Pipeline:
                 confidence=route.confidence,
                 language=lang,
             )
-        tool = self.by_name[route.label]
-        return await self._complete(tool, text, now, {}, "router", route.confidence, book, lang)
+        return await self._for(
+            route.label, text, now, {}, "router", route.confidence, book, lang, context
+        )
+
+    async def _for(
+        self,
+        label: str,
+        text: str,
+        now: datetime,
+        captured: dict[str, Any],
+        via: Via,
+        confidence: float,
+        book: AddressBook,
+        lang: Language,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
+        """The decision once the request's kind is known: a tool, or one of the
+        assistant's own abilities."""
+        if label in ABILITIES:
+            return await self._ability(label, text, now, book, lang, via, confidence)
+        tool = self.by_name[label]
+        reading = await self.read(text, now, lang, book, tool, captured)
+        if plans.FINDS_KEY in tool.meta:
+            return self._find(tool, reading, captured, via, confidence, lang)
+        return await self._act(
+            tool, text, now, captured, via, confidence, book, lang, context, reading
+        )
+
+    async def read(
+        self,
+        text: str,
+        now: datetime,
+        language: Language,
+        book: AddressBook,
+        tool: Tool | None = None,
+        captured: Mapping[str, Any] | None = None,
+    ) -> Reading:
+        """What ``text`` says about people, times, flags, which one and its topic,
+        for ``tool`` (whose own listed values, like a move's destination folder,
+        are not filters: the one a template ``captured``, else any it names)."""
+        if candidate_names(text, self.vocabulary):
+            await book.load()  # someone may be named: now the address book is needed
+        reserved: list[str] = []
+        takes_message = False
+        if tool is not None and plans.FINDS_KEY not in tool.meta:
+            for name, schema in tool.properties.items():
+                if "enum" not in schema:
+                    continue
+                for value, words in tool.synonyms(name).items():
+                    if captured and name in captured and captured[name] != value:
+                        continue  # "mark my unread mails as read": "unread" is a filter
+                    reserved += [w for w in words if appears_in(w, text)]
+            takes_message = _text_argument(tool) is not None
+        return read(
+            text,
+            now=now,
+            language=language,
+            vocabulary=self.vocabulary,
+            contacts=book.contacts,
+            takes_message=takes_message,
+            reserved=reserved,
+        )
+
+    def _find(
+        self,
+        tool: Tool,
+        reading: Reading,
+        captured: dict[str, Any],
+        via: Via,
+        confidence: float,
+        lang: Language,
+    ) -> Decision:
+        """A request to see things: the finder that applies every filter asked for.
+        One thing named by an ordinal ("show me the latest mail") is opened."""
+        ambiguous = _ambiguous(reading, lang)
+        if ambiguous is not None:
+            return ambiguous
+        finder = plans.choose_finder(self.tools, reading, tool.name) or tool
+        # What a template captured that the reading does not know (a listed value).
+        extra = {
+            k: v
+            for k, v in captured.items()
+            if k in finder.properties
+            and k not in plans.filters_of(finder).values()
+            and _fits(finder, k, v)
+        }
+        single = reading.ordinal is not None and reading.count is None
+        opener = plans.reader(self.tools)
+        find = plans.find_arguments(finder, reading, limit=None)
+        find = replace(find, arguments={**extra, **find.arguments})
+        if single and opener is not None:
+            return Decision(
+                "plan",
+                "plan",
+                tool=opener.name,
+                confidence=confidence,
+                language=lang,
+                plan=Plan(find, then=opener.name, pick=reading.ordinal),
+            )
+        if find.fallbacks:
+            return Decision(
+                "plan", "plan", tool=finder.name, confidence=confidence, language=lang,
+                plan=Plan(find),
+            )  # fmt: skip
+        return Decision(
+            "call",
+            via if finder is tool else "plan",
+            tool=finder.name,
+            arguments=find.arguments,
+            confidence=confidence,
+            language=lang,
+        )
+
+    async def _act(
+        self,
+        tool: Tool,
+        text: str,
+        now: datetime,
+        captured: dict[str, Any],
+        via: Via,
+        confidence: float,
+        book: AddressBook,
+        lang: Language,
+        context: Mapping[str, Any] | None,
+        reading: Reading,
+    ) -> Decision:
+        """A request to act on something (read, reply, move, mark) or to write."""
+        captured = dict(captured)
+        body = _text_argument(tool)
+        if body is not None and body not in captured and reading.message:
+            captured[body] = reading.message
+        people = [n for n, s in tool.properties.items() if s.get("format") == "email"]
+        mention = reading.person()
+        for name in people:
+            if mention is None:
+                break
+            if name not in captured and via in ("router", "native"):
+                captured[name] = mention.words  # code found them: the model need not
+            elif (
+                isinstance(captured.get(name), str)
+                and not is_address(captured[name])
+                and not book.lookup(captured[name])
+                and appears_in(mention.words, captured[name])
+            ):
+                # A template took more than the name ("the one from Priya"): the name.
+                captured[name] = mention.words
+        decision = await self._complete(
+            tool, text, now, captured, via, confidence, book, lang, context
+        )
+        if decision.kind != "clarify":
+            return decision
+        targets = plans.target_arguments(tool)
+        open_targets = [
+            n
+            for n in targets
+            if (
+                n in decision.problems
+                and decision.problems[n].code in ("missing_id", "missing_person", "missing_value")
+            )
+            or (
+                n in decision.problems
+                and decision.problems[n].code == "unknown_person"
+                and not reading.people
+            )
+        ]
+        if not open_targets or any(
+            p.code == "ambiguous_person" for p in decision.problems.values()
+        ):
+            return decision
+        other_problems = set(decision.problems) - set(open_targets) - {"*"}
+        # "the second one", "it", "the one from Alice": the list the user last saw.
+        items = plans.listed(context, self.tools) if context else None
+        if items and (reading.ordinal is not None or reading.pronoun or reading.describes):
+            fitting = plans.matching(items, reading) if reading.people or reading.topic else items
+            item = plans.pick(fitting, reading.ordinal) if fitting else None
+            if item is not None:
+                supplied = await self.supply(
+                    tool.name,
+                    {k: v for k, v in decision.arguments.items() if k not in targets},
+                    plans.from_item(tool, item, {}),
+                    text,
+                    " ".join(str(v) for v in plans.from_item(tool, item, {}).values()),
+                    via="context",
+                    now=now,
+                    address_book=book,
+                    language=lang,
+                )
+                if supplied is not None:
+                    return supplied
+        if not reading.describes or other_problems:
+            return decision
+        finder = plans.choose_finder(self.tools, reading, None)
+        if finder is None:
+            return decision
+        ambiguous = _ambiguous(reading, lang)
+        if ambiguous is not None:
+            return ambiguous
+        find = plans.find_arguments(finder, reading)
+        each = (
+            not tool.read_only
+            and body is None
+            and reading.ordinal is None
+            and _plural(text, reading)
+        )
+        arguments = {k: v for k, v in decision.arguments.items() if k not in targets}
+        return Decision(
+            "plan",
+            "plan",
+            tool=tool.name,
+            arguments=arguments,
+            confidence=confidence,
+            confirm=tool.needs_confirmation,
+            language=lang,
+            plan=Plan(find, then=tool.name, arguments=arguments, pick=reading.ordinal, each=each),
+        )
+
+    async def _choice(
+        self,
+        text: str,
+        now: datetime,
+        book: AddressBook,
+        lang: Language,
+        context: Mapping[str, Any] | None,
+    ) -> Decision | None:
+        """ "the second one" after a list: open it (the reader is the one tool that
+        takes an item and changes nothing)."""
+        items = plans.listed(context, self.tools) if context else None
+        opener = plans.reader(self.tools)
+        if not items or opener is None:
+            return None
+        reading = await self.read(text, now, lang, book)
+        if reading.ordinal is None and not reading.pronoun and not reading.people:
+            return None
+        fitting = plans.matching(items, reading)
+        item = plans.pick(fitting, reading.ordinal) if fitting else None
+        if item is None:
+            return None
+        return Decision(
+            "call",
+            "context",
+            tool=opener.name,
+            arguments=plans.from_item(opener, item, {}),
+            language=lang,
+        )
+
+    async def _ability(
+        self,
+        label: str,
+        text: str,
+        now: datetime,
+        book: AddressBook,
+        lang: Language,
+        via: Via,
+        confidence: float,
+    ) -> Decision:
+        """What the assistant does itself: tell an address from the address book,
+        count or summarize what a finder finds."""
+        reading = await self.read(text, now, lang, book)
+        if label == ADDRESS:
+            mention = reading.person()
+            if mention is None:
+                return Decision("clarify", via, question=say("missing_person", lang), language=lang)
+            lines = [f"{c.name} <{c.address}>" if c.name else c.address for c in mention.contacts]
+            return Decision(
+                "answer",
+                via,
+                confidence=confidence,
+                language=lang,
+                text=say("address", lang, name=mention.words, addresses=", ".join(lines)),
+            )
+        ambiguous = _ambiguous(reading, lang)
+        if ambiguous is not None:
+            return ambiguous
+        finder = plans.choose_finder(self.tools, reading, None)
+        assert finder is not None  # abilities exist only with a finder in play
+        opener = plans.reader(self.tools)
+        if label == ASK and opener is not None:
+            # A question about what a message says: the best match (the newest, or
+            # the one named), opened and shown.
+            find = plans.find_arguments(finder, reading)
+            return Decision(
+                "plan",
+                "plan",
+                tool=opener.name,
+                confidence=confidence,
+                language=lang,
+                plan=Plan(find, then=opener.name, pick=reading.ordinal or 1),
+            )
+        limit = plans.COUNT_LIMIT if label == COUNT else plans.SUMMARY_SIZE
+        find = plans.find_arguments(finder, reading, limit=limit)
+        words = set(fold(text).split())
+        return Decision(
+            "plan",
+            "plan",
+            tool=finder.name,
+            confidence=confidence,
+            language=lang,
+            plan=Plan(
+                find,
+                ability=label,
+                reader=opener.name if opener is not None and label == SUMMARIZE else None,
+                needs_answer=label == SUMMARIZE and bool(words & _ANSWER_WORDS),
+            ),
+        )
 
     async def resume(
         self,
@@ -163,11 +489,28 @@ class Pipeline:
         now: datetime | None = None,
         address_book: AddressBook | None = None,
         language: Language | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> Decision | None:
         """The user's ``reply`` to the question about ``argument``, asked after
         ``request``: the same call, with that argument now given. None if the tool is
         no longer in play. The reply is checked like the request was (a person must
-        be an address or a known name, and so on)."""
+        be an address or a known name, and so on). A reply that picks from the list
+        last shown ("the second one") fills the call's target from that item."""
+        tool = self.by_name.get(tool_name)
+        items = plans.listed(context, self.tools) if context else None
+        if tool is not None and items and argument in tool.context:
+            lang = language or detect(reply, self.default_language)
+            book = address_book if address_book is not None else self.address_book
+            reading = await self.read(reply, now or datetime.now(), lang, book)
+            item = (
+                plans.pick(items, reading.ordinal) if reading.ordinal or reading.pronoun else None
+            )
+            if item is not None:
+                values = plans.from_item(tool, item, {})
+                return await self.supply(
+                    tool_name, arguments, values, request, reply, via="follow-up",
+                    now=now, address_book=book, language=language,
+                )  # fmt: skip
         value = reply.strip().rstrip(".!?").strip()
         return await self.supply(
             tool_name,
@@ -342,8 +685,16 @@ class Pipeline:
         )
 
     async def _native(
-        self, text: str, now: datetime, book: AddressBook, language: Language
+        self,
+        text: str,
+        now: datetime,
+        book: AddressBook,
+        language: Language,
+        context: Mapping[str, Any] | None,
     ) -> Decision:
+        """A capable model chooses the tool by its own tool calling; what it proposes
+        then goes the same way as a routed request: filters read by code, plans,
+        validation."""
         specs = [ToolSpec(t.name, t.description, t.input_schema) for t in self.tools]
         call = await self.backend.call_tools(
             [Message("user", text)], specs, Sampling(max_tokens=256)
@@ -351,9 +702,18 @@ class Pipeline:
         if call.name is None or call.name not in self.by_name:
             return Decision("answer", "native", language=language)
         tool = self.by_name[call.name]
-        return await self._checked(
+        if plans.FINDS_KEY in tool.meta:
+            reading = await self.read(text, now, language, book, tool)
+            return self._find(tool, reading, {}, "native", 1.0, language)
+        decision = await self._checked(
             tool, text, now, call.arguments, frozenset(), "native", 1.0, book, language
         )
+        if decision.kind == "clarify":
+            reading = await self.read(text, now, language, book, tool)
+            return await self._act(
+                tool, text, now, {}, "native", 1.0, book, language, context, reading
+            )
+        return decision
 
 
 def _from_context(
@@ -369,6 +729,44 @@ def _from_context(
         for argument, key in tool.context.items()
         if argument not in given and context.get(key) not in (None, "")
     }
+
+
+def _text_argument(tool: Tool) -> str | None:
+    """The tool's required free-text argument (what a message says), if it has one."""
+    for name in tool.required:
+        schema = tool.properties.get(name, {})
+        if schema.get("type") == "string" and not (
+            {"format", "enum", "pattern"} & set(schema) or name in tool.context
+        ):
+            return name
+    return None
+
+
+def _ambiguous(reading: Reading, language: Language) -> Decision | None:
+    """A question when a name fits several people ("Marie": two Maries)."""
+    for mention in reading.people:
+        if len(mention.contacts) > 1:
+            names = ", ".join(f"{c.name} <{c.address}>" for c in mention.contacts)
+            problem = Problem("ambiguous_person", {"value": mention.words, "names": names})
+            return Decision(
+                "clarify",
+                "plan",
+                question=say(problem.code, language, **problem.values),
+                language=language,
+                problems={"person": problem},
+            )
+    return None
+
+
+def _plural(text: str, reading: Reading) -> bool:
+    """Whether the request is about several things: "all", "them", or its nouns in
+    the plural ("the newsletters", "les mails de la banque")."""
+    words = fold(text).split()
+    return bool(set(words) & _PLURAL) or any(
+        w in _PLURAL_NOUNS or (w != t and w.startswith(t) and w.endswith(("s", "x")))
+        for w in words
+        for t in reading.topic or [""]
+    )
 
 
 def _fits(tool: Tool, name: str, value: Any) -> bool:

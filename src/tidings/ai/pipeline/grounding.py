@@ -57,12 +57,22 @@ class AddressBook:
             self.contacts.extend(await loader())
 
     def lookup(self, name: str) -> list[Contact]:
-        """Contacts whose full name, or one of whose names, is ``name``."""
+        """Contacts whose full name, one of whose names, whose address, or a word of
+        whose address ("alice" for alice@example.net, "banque" for
+        info@banque-populaire.fr) is ``name``; most recent correspondents first."""
         wanted = fold(name)
         if not wanted:
             return []
-        return [
-            c
-            for c in self.contacts
-            if fold(c.name) == wanted or wanted in fold(c.name).split() or fold(c.address) == wanted
-        ]
+        return [c for c in self.contacts if wanted in names_of(c)]
+
+
+def names_of(contact: Contact) -> set[str]:
+    """Everything ``contact`` can be called by, folded: the full name, each of its
+    names, the address, the words of its local part and of its domain name."""
+    name = fold(contact.name)
+    local, _, domain = contact.address.lower().partition("@")
+    keys = {name, *[w for w in name.split() if len(w) > 1], contact.address.lower()}
+    keys.update(w for w in re.split(r"[._+-]+", local) if len(w) > 2)
+    keys.update(w for w in re.split(r"[.-]+", domain.rsplit(".", 1)[0]) if len(w) > 3)
+    keys.discard("")
+    return keys

@@ -32,12 +32,18 @@ class IntentMatch:
     """The language of the template that matched."""
 
 
-def _score(result: RecognizeResult) -> tuple[int, int, str]:
+def _score(result: RecognizeResult, tools: dict[str, Tool]) -> tuple[int, int, int, str]:
     # hassil's own ranking prefers fewer captures first, so "from {sender}" would
     # beat "from {sender} since {since}" and swallow the date into the sender.
-    # Prefer the template that explains more of the request with literal words.
+    # Prefer the template that explains more of the request with literal words,
+    # then the one whose captures are the tool's own arguments ("read the email 12"
+    # names a message; "{which}", a description the assistant reads itself, does not).
     wildcard_text = sum(len(e.text or "") for e in result.entities_list if e.is_wildcard)
-    return (-result.text_chunks_matched, wildcard_text, result.intent.name)
+    tool = tools.get(result.intent.name)
+    foreign = sum(
+        1 for e in result.entities_list if tool is not None and e.name not in tool.properties
+    )
+    return (-result.text_chunks_matched, foreign, wildcard_text, result.intent.name)
 
 
 class IntentMatcher:
@@ -79,7 +85,7 @@ class IntentMatcher:
             results.extend((r, language) for r in recognize_all(text, intents, language=language))
         if not results:
             return None
-        best, language = min(results, key=lambda pair: _score(pair[0]))
+        best, language = min(results, key=lambda pair: _score(pair[0], self.tools))
         arguments: dict[str, Any] = {}
         free_text = set()
         for entity in best.entities_list:

@@ -33,6 +33,18 @@ from tidings.ai.pipeline.tools import Tool
 
 NO_TOOL = "<no tool>"
 CLARIFY = "<clarify>"
+SUMMARIZE = "<summarize>"
+COUNT = "<count>"
+ADDRESS = "<address>"
+ASK = "<ask>"
+ABILITIES = {
+    SUMMARIZE: utterances.SUMMARIZE,
+    COUNT: utterances.COUNT,
+    ADDRESS: utterances.ADDRESS,
+    ASK: utterances.ASK,
+}
+"""What the assistant does itself with the tools' results (see :mod:`.plans`)."""
+_AUGMENTED_SHARE = 0.6
 _CAPTURE = re.compile(r"\{([^}]+)\}")
 _SAMPLES_PER_TOOL = 160
 _PER_TEMPLATE = 400
@@ -108,19 +120,51 @@ def template_examples(
     return [_fill(tool, s, rng) for s in picked]
 
 
-def training_set(tools: Sequence[Tool], seed: int = 0) -> tuple[list[str], list[str]]:
+def _language(text: str) -> str:
+    return "fr" if re.search(r"[éèàçù]|\b(les?|mes|de|du|des|à)\b", text) else "en"
+
+
+def _compose(sentence: str, rng: random.Random) -> str:
+    """``sentence`` with what people add to requests: a filter ("from Alice", "de la
+    semaine dernière", "about the invoice") and politeness, so that the router learns
+    the request's kind from its frame, whatever else it carries."""
+    language = _language(sentence)
+    piece = rng.choice(utterances.FILTERS[language])
+    piece = piece.replace("{person}", rng.choice(utterances.PEOPLE)).replace(
+        "{topic}", rng.choice(utterances.TOPICS)
+    )
+    composed = f"{sentence} {piece}"
+    if rng.random() < 0.4:
+        composed = f"{rng.choice(utterances.POLITE[language])} {composed}"
+    return composed
+
+
+def training_set(
+    tools: Sequence[Tool], seed: int = 0, abilities: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
     rng = random.Random(seed)  # noqa: S311  (reproducible sampling, not secrets)
     texts: list[str] = []
     labels: list[str] = []
+
+    def add(text: str, label: str, compose: bool) -> None:
+        texts.append(text)
+        labels.append(label)
+        if compose and rng.random() < _AUGMENTED_SHARE:
+            texts.append(_compose(text, rng))
+            labels.append(label)
+
     for tool in tools:
         sentences = list(dict.fromkeys(_templates(tool)))
         rng.shuffle(sentences)
+        # Only tools that act on something found can take a filter in any request.
+        compose = bool(tool.context or tool.meta.get("tidings/finds"))
         for sentence in sentences[:_SAMPLES_PER_TOOL]:
-            texts.append(_fill(tool, sentence, rng)[0])
-            labels.append(tool.name)
+            add(_fill(tool, sentence, rng)[0], tool.name, compose)
         if tool.description:
-            texts.append(tool.description)
-            labels.append(tool.name)
+            add(tool.description, tool.name, False)
+    for label in abilities:
+        for example in ABILITIES[label]:
+            add(example, label, label != ADDRESS)
     for label, examples in ((NO_TOOL, utterances.NO_TOOL), (CLARIFY, utterances.CLARIFY)):
         texts.extend(examples)
         labels.extend([label] * len(examples))
@@ -129,15 +173,27 @@ def training_set(tools: Sequence[Tool], seed: int = 0) -> tuple[list[str], list[
 
 def fingerprint(tools: Sequence[Tool]) -> str:
     """Changes whenever anything the router learns from changes."""
-    data = [[t.name, t.description, t.input_schema, t.intents] for t in tools]
+    data = [[t.name, t.description, t.input_schema, t.intents, t.meta] for t in tools]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def abilities_of(tools: Sequence[Tool]) -> list[str]:
+    """The assistant's own abilities the tools make possible."""
+    finds = any(t.meta.get("tidings/finds") for t in tools)
+    reads = any(t.meta.get("tidings/reads") for t in tools)
+    out = []
+    if finds and reads:
+        out += [SUMMARIZE, ASK]
+    if finds:
+        out += [COUNT, ADDRESS]
+    return out
 
 
 class Router:
     def __init__(self, tools: Sequence[Tool], seed: int = 0) -> None:
         self.tools = [t.name for t in tools]
         self.fingerprint = fingerprint(tools)
-        texts, labels = training_set(tools, seed)
+        texts, labels = training_set(tools, seed, abilities_of(tools))
         features = FeatureUnion(
             [
                 (

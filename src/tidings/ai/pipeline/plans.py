@@ -1,0 +1,231 @@
+"""Requests of a few steps: find something, then act on it.
+
+"read the mail about the invoice", "reply to Bob's last mail saying ok", "move the
+newsletters to the trash", "summarize my inbox": the user describes *which* thing
+(a :class:`~.reading.Reading`) instead of giving its identifier. A :class:`Plan` says
+how to get there with the tools in play:
+
+1. **find** with a finder — a tool that declares ``_meta["tidings/finds"]``: which
+   argument takes each kind of filter, and under which key its result lists items;
+2. **pick** the item: the one the ordinal names ("the latest", "le deuxième"), the
+   only one found, every one (moving "the newsletters"), or none yet — then the list
+   is shown and the user says which;
+3. **then** call the tool the request was for, its target filled from the item by
+   that tool's own ``_meta["tidings/context"]`` (``message_id`` ← ``id``), every
+   side effect confirmed with its real arguments as for any other call;
+
+or, for the assistant's own abilities, **count** what was found, or **summarize**
+it: each item read with the reader (a tool that declares ``_meta["tidings/reads"]``)
+and told by :mod:`tidings.ai.digest`.
+
+Nothing here knows a tool by name: finders, readers and targets are what the tools'
+metadata say they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from tidings.ai.pipeline.grounding import fold
+from tidings.ai.pipeline.reading import Reading, as_arguments, translations
+from tidings.ai.pipeline.tools import Tool
+
+FINDS_KEY = "tidings/finds"
+READS_KEY = "tidings/reads"
+SUMMARY_SIZE = 10
+"""How many items a summary reads when the request does not say."""
+COUNT_LIMIT = 100
+EACH_LIMIT = 20
+"""At most this many items are acted on by one request ("move the newsletters")."""
+
+
+@dataclass(frozen=True)
+class Find:
+    tool: str
+    arguments: dict[str, Any]
+    items: str
+    """Key of the result's list of items."""
+    fallbacks: tuple[dict[str, Any], ...] = ()
+    """Arguments to try in turn when nothing is found (fewer topic words)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    find: Find
+    then: str | None = None
+    """The tool to call on what is found; None to show it (or count, summarize)."""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    """``then``'s arguments besides those that come from the item."""
+    pick: int | None = None
+    """1 is the first item listed (the newest), 2 the second, -1 the last."""
+    each: bool = False
+    """Act on every item found, not on one."""
+    ability: str | None = None
+    """``<count>`` or ``<summarize>``."""
+    reader: str | None = None
+    needs_answer: bool = False
+    """A summary of only what waits for the user's answer."""
+
+
+def finders(tools: Sequence[Tool]) -> list[Tool]:
+    return [t for t in tools if t.meta.get(FINDS_KEY)]
+
+
+def reader(tools: Sequence[Tool]) -> Tool | None:
+    return next((t for t in tools if t.meta.get(READS_KEY) and t.read_only), None)
+
+
+def filters_of(tool: Tool) -> dict[str, str]:
+    found = (tool.meta.get(FINDS_KEY) or {}).get("filters") or {}
+    return {str(k): str(v) for k, v in found.items() if v in tool.properties}
+
+
+def items_key(tool: Tool) -> str:
+    return str((tool.meta.get(FINDS_KEY) or {}).get("items") or "items")
+
+
+def _kinds(reading: Reading) -> set[str]:
+    """The kinds of filter a reading asks for."""
+    kinds = set()
+    if reading.topic:
+        kinds.add("topic")
+    if any(m.role != "to" for m in reading.people):
+        kinds.add("person")
+    if any(m.role == "to" for m in reading.people):
+        kinds.add("recipient")
+    if reading.since:
+        kinds.add("since")
+    if reading.until:
+        kinds.add("until")
+    kinds.update(reading.flags)
+    if reading.folder:
+        kinds.add("folder")
+    if reading.count:
+        kinds.add("count")
+    return kinds
+
+
+def choose_finder(tools: Sequence[Tool], reading: Reading, preferred: str | None) -> Tool | None:
+    """The finder that can apply every filter the reading asks for — the one the
+    request was routed to if it can, else the one with the fewest required
+    arguments (the most general)."""
+    candidates = finders(tools)
+    if not candidates:
+        return None
+    wanted = _kinds(reading)
+
+    def rank(tool: Tool) -> tuple[int, int, int, int]:
+        covers = set(filters_of(tool))
+        # A required argument no filter fills (a search's words) rules a finder out.
+        unfilled = [r for r in tool.required if r not in filters_of(tool).values()]
+        needs_topic = "topic" in covers and "topic" not in wanted
+        return (
+            len(wanted - covers),
+            int(bool(unfilled) or needs_topic),
+            int(tool.name != preferred),
+            len(tool.required),
+        )
+
+    return min(candidates, key=rank)
+
+
+def find_arguments(finder: Tool, reading: Reading, *, limit: int | None = None) -> Find:
+    """The finder's arguments for what the reading describes; the topic's words
+    dropped one at a time (the least telling, the shortest, first) as fallbacks."""
+    filters = filters_of(finder)
+    arguments = _valid(finder, as_arguments(reading, filters))
+    count_argument = filters.get("count")
+    if limit is not None and count_argument and count_argument not in arguments:
+        arguments[count_argument] = limit
+    fallbacks: list[dict[str, Any]] = []
+    topic_argument = filters.get("topic")
+    if topic_argument and len(reading.topic) > 1:
+        words = list(reading.topic)
+        by_weight = sorted(words, key=len)
+        while len(words) > 1:
+            words.remove(by_weight.pop(0))
+            fallbacks.append({**arguments, topic_argument: " ".join(words)})
+    if topic_argument and reading.topic:
+        # The same words in the other language ("invoice" finds « facture »).
+        translated = [sorted(translations(w)) for w in reading.topic]
+        if any(translated):
+            words = [t[0] if t else w for w, t in zip(reading.topic, translated, strict=True)]
+            fallbacks.append({**arguments, topic_argument: " ".join(words)})
+    # Where to look first ("the INBOX"), unless the request says where: then everywhere.
+    first = {
+        k: v
+        for k, v in ((finder.meta.get(FINDS_KEY) or {}).get("first") or {}).items()
+        if k in finder.properties and k not in arguments
+    }
+    if first:
+        fallbacks = [{**f, **first} for f in fallbacks] + [arguments, *fallbacks]
+        arguments = {**arguments, **first}
+    return Find(finder.name, arguments, items_key(finder), tuple(fallbacks))
+
+
+def _valid(tool: Tool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments that pass their own schema (the rest would be refused anyway)."""
+    out = {}
+    for name, value in arguments.items():
+        schema = tool.properties.get(name)
+        if schema is not None and jsonschema.Draft202012Validator(schema).is_valid(value):
+            out[name] = value
+    return out
+
+
+def target_arguments(tool: Tool) -> list[str]:
+    """``tool``'s arguments that name the thing it acts on (filled from an item)."""
+    return [name for name in tool.context if name in tool.properties]
+
+
+def from_item(tool: Tool, item: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``tool``'s target arguments taken from ``item``, except those ``given``."""
+    return {
+        argument: str(item[key])
+        for argument, key in tool.context.items()
+        if argument not in given and item.get(key) not in (None, "")
+    }
+
+
+def pick(items: Sequence[Any], ordinal: int | None) -> Any | None:
+    """The item an ordinal names (1 = first listed, -1 = last), or the only one."""
+    if ordinal is None:
+        return items[0] if len(items) == 1 else None
+    index = ordinal - 1 if ordinal > 0 else ordinal
+    if -len(items) <= index < len(items):
+        return items[index]
+    return None
+
+
+def listed(result: Any, tools: Sequence[Tool]) -> list[Mapping[str, Any]] | None:
+    """The items of a finder's result (None if ``result`` is not a list of items)."""
+    if not isinstance(result, Mapping):
+        return None
+    for tool in finders(tools):
+        items = result.get(items_key(tool))
+        if isinstance(items, list):
+            return [i for i in items if isinstance(i, Mapping)]
+    return None
+
+
+def matching(items: Sequence[Mapping[str, Any]], reading: Reading) -> list[Mapping[str, Any]]:
+    """The items of a list the user saw that fit what the request says of the one
+    it means ("the one from Alice", "celui sur la facture"): a named person's address
+    among the item's values, the topic's words among its text."""
+    found = []
+    for item in items:
+        values = " ".join(str(v) for v in item.values() if isinstance(v, str)).lower()
+        folded = fold(values)
+        if any(
+            not any(c.address.lower() in values for c in mention.contacts)
+            for mention in reading.people
+        ):
+            continue
+        if reading.topic and not all(w[: max(4, len(w) - 2)] in folded for w in reading.topic):
+            continue
+        found.append(item)
+    return found
