@@ -48,6 +48,9 @@ async def test_tools_list_is_the_evaluated_contract(mcp_box: McpBox) -> None:
         assert intents == expected["_meta"]["tidings/intents"], name
         # What "it" stands for ("move it to the archive"), evaluated too.
         assert tool["_meta"].get("tidings/context") == expected["_meta"].get("tidings/context")
+        # Which argument takes each filter, and which keys a reader's result has.
+        for key in ("tidings/finds", "tidings/reads"):
+            assert tool["_meta"].get(key) == expected["_meta"].get(key), (name, key)
         # The runtime reads type/format/enum directly: no optional-as-nullable unions.
         assert not [n for n in _walk(tool["inputSchema"]) if "anyOf" in n or "oneOf" in n]
         assert Tool.from_mcp(tool).intents == intents

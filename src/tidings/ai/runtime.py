@@ -341,9 +341,10 @@ class Assistant:
         for item in targets:
             arguments = {**plan.arguments, **plans.from_item(tool, item, plan.arguments)}
             step = replace(decision, kind="call", tool=tool.name, arguments=arguments, plan=None)
+            # Each is its own question: a "no" to one newsletter is not a "no" to all
+            # (the user stops the rest by cancelling the turn).
             answers.append(await self._call(state, box, tool, step, conversation, True))
-            if state.refused:
-                break  # one "no" stops the rest: the user did not want this
+            state.refused = False
         return "\n".join(dict.fromkeys(answers))
 
     async def _summarize(

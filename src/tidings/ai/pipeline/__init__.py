@@ -333,9 +333,12 @@ class Pipeline:
                 and decision.problems[n].code in ("missing_id", "missing_person", "missing_value")
             )
             or (
+                # A name the model proposed that is nobody ("the invoice") is not a
+                # person; one the user wrote where a person goes ("à Zoé") is asked.
                 n in decision.problems
                 and decision.problems[n].code == "unknown_person"
                 and not reading.people
+                and not (via == "template" and n in captured)
             )
         ]
         if not open_targets or any(
