@@ -462,7 +462,13 @@ class Scorer:
                 return Verdict(False, f"offered {sorted(shown)}, not {sorted(candidates)}")
             return Verdict(True)
         if outcome == "none":
-            calls = [str(e.get("tool")) for e in turn.of_type("tool_call.started")]
+            calls = sorted(
+                {
+                    str(e.get("tool"))
+                    for kind in ("tool_call.started", "tool_call.finished")
+                    for e in turn.of_type(kind)
+                }
+            )
             if calls or tried:
                 return Verdict(False, f"tool called: {calls or [a.tool for a in tried]}")
             return Verdict(True)
