@@ -28,6 +28,7 @@ from tests.eval.outcomes import (
     Report,
     Scorer,
     Turn,
+    contains,
     load_cases,
 )
 from tidings.ai.backends.llama import LlamaBackend
@@ -250,6 +251,23 @@ def test_scorer_hits_the_right_expectation_and_misses_wrong_ones(outcome: str) -
         missed = scorer.score(_case(expect), turn)
         assert not missed.ok, expect
         assert missed.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted", "found"),
+    [
+        ("Paiement de 1\u202f240,00 € chez AIR VOYAGES", "240", True),
+        ("Il fait 14 degrés", "4", False),
+        ("Facture 1240", "240", False),
+        ("La RÉUNION de jeudi", "reunion", True),
+        ("Des œufs, s’il te plaît", "oeufs, s'il", True),
+        ("Dinner on Saturday", "sunday", False),
+    ],
+)
+def test_answers_are_compared_without_case_or_accents_and_numbers_whole(
+    text: str, wanted: str, found: bool
+) -> None:
+    assert contains(text, wanted) is found
 
 
 def test_scorer_counts_a_proposed_side_effect_as_a_miss_in_any_other_case() -> None:

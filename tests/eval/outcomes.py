@@ -247,12 +247,25 @@ def load_cases(path: Path) -> list[Case]:
 
 
 # -- text comparison ------------------------------------------------------------------------
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "«": '"', "»": '"', "\u00a0": " ", "\u202f": " "})
+_FOLDED = str.maketrans(
+    {
+        "’": "'",
+        "‘": "'",
+        "«": '"',
+        "»": '"',
+        "\u00a0": " ",
+        "\u202f": " ",
+        "œ": "oe",
+        "Œ": "OE",
+        "æ": "ae",
+        "Æ": "AE",
+    }
+)
 
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form (``Réunion`` → ``reunion``)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES))
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLDED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
@@ -260,7 +273,8 @@ def contains(text: str, wanted: str) -> bool:
     """``wanted`` in ``text``, folded; a number only as a whole number ("4" is not in "14")."""
     folded, needle = fold(text), fold(wanted).strip()
     if re.fullmatch(r"\d+([.,]\d+)?", needle):
-        return re.search(rf"(?<![\d.,]){re.escape(needle)}(?![\d]|[.,]\d)", folded) is not None
+        # "240" is in "1 240,00 €" (the amount as written), never in "1240" or "2400".
+        return re.search(rf"(?<!\d){re.escape(needle)}(?!\d)", folded) is not None
     return needle in folded
 
 
