@@ -17,7 +17,11 @@ bundled Gemma 3 270M), so a capable model is measured on the same set with, e.g.
     TIDINGS_AI__OPENAI_BASE_URL=http://127.0.0.1:8000/v1 TIDINGS_AI__OPENAI_MODEL=m \
     .venv/bin/python bench/ai_outcomes.py
 
---mailbox and --cases take other data files (the same formats).
+--mailbox and --cases take other data files (the same formats); the harness's own
+samples make a quick smoke run (9 cases, one of each outcome)::
+
+    .venv/bin/python bench/ai_outcomes.py --mailbox tests/eval/mailbox.sample.json \
+        --cases tests/eval/conversations.sample.json --verbose
 """
 
 from __future__ import annotations
