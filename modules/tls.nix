@@ -149,12 +149,14 @@ in
           ];
           certs.${cfg.hostname} = lib.mkMerge [
             {
-              extraDomainNames = [ "autoconfig.${cfg.domain}" ];
               # A renewed certificate reaches SMTP and IMAP by a restart: credentials
               # are read when a unit starts (`try-reload-or-restart`, no ExecReload).
               reloadServices = tlsUnits;
             }
+            # acme-http01: nginx's enableACME declares the rest (webroot, the
+            # virtual host's aliases as extra names, its group).
             (lib.mkIf (tls.mode == "acme-dns01") {
+              extraDomainNames = [ "autoconfig.${cfg.domain}" ];
               inherit (tls.acme) dnsProvider environmentFile;
               group = config.services.nginx.group;
             })

@@ -38,8 +38,8 @@
 
   services.unbound.settings.server = {
     local-zone = [
-      "internet.test. static"
-      "example.org. static"
+      "\"internet.test.\" static"
+      "\"example.org.\" static"
     ];
     local-data = [
       "\"internet.test. IN MX 10 mx.internet.test.\""

@@ -61,14 +61,16 @@ def _write_units(result: dict[str, Any], directory: Path) -> list[Path]:
     return services
 
 
-@pytest.mark.parametrize("name", ["defaults", "mail-only", "acme-http01", "cuda", "admin"])
+@pytest.mark.parametrize(
+    "name", ["defaults", "mail-only", "acme-http01", "cuda", "vulkan", "admin"]
+)
 def test_every_unit_scores_within_its_target(name: str, tmp_path: Path) -> None:
     result = evaluate(CONFIGURATIONS[name])
     units = _write_units(result, tmp_path)
     assert len(units) >= 4
     scores = {}
     for unit in units:
-        target = _target(result, unit.name, gpu=name == "cuda")
+        target = _target(result, unit.name, gpu=name in ("cuda", "vulkan"))
         returncode, exposure = _score(unit, target)
         scores[unit.name] = (exposure, target)
         assert exposure <= target, f"{unit.name}: exposure {exposure} > {target}"

@@ -165,7 +165,6 @@ def test_local_ca_mode() -> None:
 def test_acme_modes(mode: str) -> None:
     result = evaluate(CONFIGURATIONS[mode])
     cert = result["acme"]["certs"]["mail.example.org"]
-    assert cert["extraDomainNames"] == ["autoconfig.example.org"]
     assert sorted(cert["reloadServices"]) == ["tidings-imap.service", "tidings-smtp.service"]
     smtp = result["units"]["tidings-smtp.service"]
     assert "LoadCredential=tls-key.pem:/var/lib/acme/mail.example.org/key.pem\n" in smtp
@@ -176,8 +175,11 @@ def test_acme_modes(mode: str) -> None:
     vhost = result["nginx"]["virtualHosts"]["mail.example.org"]
     if mode == "acme-http01":
         assert vhost["enableACME"] is True
+        assert vhost["serverAliases"] == ["autoconfig.example.org"]  # nginx adds them
+        assert cert["extraDomainNames"] == []
     else:
         assert vhost["useACMEHost"] == "mail.example.org"
+        assert cert["extraDomainNames"] == ["autoconfig.example.org"]
         assert cert["dnsProvider"] == "cloudflare"
         assert cert["environmentFile"] == "/run/secrets/dns.env"
         assert cert["group"] == "nginx"
