@@ -9,6 +9,7 @@
 {
   config,
   lib,
+  pkgs,
   ...
 }:
 let
@@ -53,6 +54,14 @@ let
   credentialPath = unit: file: "/run/credentials/${unit}.service/${file}";
 
   tidings = lib.getExe' cfg.package "tidings";
+
+  restartOnRenewal = pkgs.writeShellScript "tidings-tls-renewed" ''
+    sum=$(${pkgs.coreutils}/bin/sha256sum ${sourceFiles.cert})
+    if [ -f /run/tidings-tls.sum ] && [ "$sum" != "$(cat /run/tidings-tls.sum)" ]; then
+      ${pkgs.systemd}/bin/systemctl try-restart nginx.service ${lib.concatStringsSep " " tlsUnits}
+    fi
+    echo "$sum" > /run/tidings-tls.sum
+  '';
 in
 {
   options.services.tidings.tls = {
@@ -177,15 +186,19 @@ in
         systemd.services.tidings-tls = {
           description = "tidings: local CA and the box's certificate";
           wantedBy = [ "tidings.target" ];
+          # Daily: a leaf within 30 days of expiry is reissued, and whoever holds
+          # the old one restarts (credentials and TLS contexts are read at start).
+          startAt = "daily";
           before = [ "nginx.service" ] ++ tlsUnits;
           restartTriggers = [ cfg.configFile ];
           serviceConfig = lib.mkMerge [
             catalogue.hardening.base
             catalogue.hardening.network.none
             {
-              Type = "oneshot";
-              RemainAfterExit = true;
+              Type = "oneshot"; # not RemainAfterExit: the daily timer runs it again
               ExecStart = "${tidings} --config ${cfg.configFile} tls ensure";
+              # `+`: outside the sandbox, as root, to restart the units.
+              ExecStartPost = "+${restartOnRenewal}";
               User = "tidings";
               Group = "tidings";
               StateDirectory = "tidings";
@@ -195,7 +208,7 @@ in
           ];
         };
         systemd.services.nginx = {
-          requires = [ "tidings-tls.service" ];
+          wants = [ "tidings-tls.service" ];
           after = [ "tidings-tls.service" ];
         };
       })

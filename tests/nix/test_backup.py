@@ -136,3 +136,15 @@ def test_a_corrupt_database_in_the_archive_is_refused(data_dir: Path, tmp_path: 
     done = _script(RESTORE, archive, data_dir)
     assert done.returncode != 0
     assert "tidings.sqlite in" in done.stderr and "fails its integrity check" in done.stderr
+
+
+def test_scripts_pass_shellcheck() -> None:
+    """The module wraps them with writeShellApplication, which runs shellcheck at
+    build time: a warning here is a failed `nix build`."""
+    done = subprocess.run(
+        ["shellcheck", "--shell=bash", str(BACKUP), str(RESTORE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout

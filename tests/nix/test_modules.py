@@ -150,6 +150,8 @@ def test_local_ca_mode() -> None:
     result = evaluate(box())
     units = result["units"]
     assert "tls ensure\n" in units["tidings-tls.service"]
+    assert "ExecStartPost=+/nix/store/" in units["tidings-tls.service"]  # restarts on renewal
+    assert result["timers"]["tidings-tls.timer"] == {"OnCalendar": "daily"}
     assert (
         "Before=nginx.service tidings-imap.service tidings-smtp.service\n"
         in units["tidings-tls.service"]
