@@ -49,7 +49,7 @@ def nix(*args: str) -> subprocess.CompletedProcess[str]:
 
 @functools.cache
 def evaluate(configuration: str) -> dict[str, Any]:
-    """The modules evaluated with ``configuration`` (a Nix attribute set, as text)."""
+    """The modules evaluated with ``configuration`` (a Nix module, as text)."""
     expr = f"import {EVAL} {{ libPath = {nixpkgs_lib()}; configuration = {configuration}; }}"
     done = nix("--eval", "--strict", "--json", "--expr", expr)
     if done.returncode != 0:
@@ -67,3 +67,8 @@ def box(*extras: str) -> str:
         '{ services.tidings = { enable = true; domain = "example.org"; }; } '
         f"{modules} ]; }}"
     )
+
+
+#: The generic image's own modules (images/common.nix: first boot, the site file),
+#: with stand-ins for the options they set beyond the tidings modules'.
+IMAGE = f"{{ imports = [ {ROOT}/images/common.nix {ROOT}/tests/nix/image-stubs.nix ]; }}"
