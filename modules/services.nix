@@ -53,6 +53,9 @@ let
         WorkingDirectory = cfg.dataDir;
         Restart = "on-failure";
         RestartSec = 5;
+        # Ready means listening; the assistant first loads its model (a 7B one on a
+        # slow disk takes minutes).
+        TimeoutStartSec = if service.gpu then "15min" else "2min";
       }
       (lib.mkIf (service.endpoints != { }) {
         Sockets = map (s: "${s}.socket") (socketsOf service);
