@@ -119,26 +119,41 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
     return files.cert, files.key, files.ca
 
 
+def _expected_locations(result: dict[str, Any], disabled: set[str] = frozenset()) -> dict[str, str]:
+    """Each route of each enabled service to its loopback endpoint, from the catalogue."""
+    expected = {}
+    for name, service in result["catalogue"].items():
+        if name in disabled:
+            continue
+        for route in service["routes"]:
+            endpoint = next(iter(service["endpoints"].values()))
+            upstream = f"http://{endpoint['address']}:{endpoint['port']}"
+            expected[route["path"]] = upstream + ("/" if route["strip"] else "")
+    return expected
+
+
 def test_every_public_path_has_its_route() -> None:
     result = evaluate(CONFIGURATIONS["defaults"])
     locations = result["nginx"]["virtualHosts"][HOST]["locations"]
-    assert {path: loc["proxyPass"] for path, loc in locations.items()} == {
-        "/": "http://127.0.0.1:3000",
-        "/api/mail/": "http://127.0.0.1:8080/",
-        "/.well-known/autoconfig/": "http://127.0.0.1:8080",
-        "= /mail/config-v1.1.xml": "http://127.0.0.1:8080",
-        "/autodiscover/": "http://127.0.0.1:8080",
-        "/Autodiscover/": "http://127.0.0.1:8080",
-        "/api/assistant/": "http://127.0.0.1:8888/",
-        "/mcp": "http://127.0.0.1:8090",
-    }
-    assert {path for path, loc in locations.items() if loc["proxyWebsockets"]} == {
-        "/",
-        "/api/assistant/",
-    }
-    mail_only = evaluate(CONFIGURATIONS["mail-only"])["nginx"]["virtualHosts"][HOST]
-    assert "/" not in mail_only["locations"] and "/mcp" not in mail_only["locations"]
-    assert "/.well-known/autoconfig/" in mail_only["locations"]
+    routes = {path: loc["proxyPass"] for path, loc in locations.items()}
+    assert routes == _expected_locations(result)
+    # The public paths of the services that exist today, spelled out.
+    assert routes["/"] == "http://127.0.0.1:3000"
+    assert routes["/api/mail/"] == "http://127.0.0.1:8080/"
+    assert routes["= /mail/config-v1.1.xml"] == "http://127.0.0.1:8080"
+    assert routes["/.well-known/autoconfig/"] == "http://127.0.0.1:8080"
+    assert routes["/api/assistant/"] == "http://127.0.0.1:8888/"
+    assert routes["/mcp"] == "http://127.0.0.1:8090"
+    websockets = {path for path, loc in locations.items() if loc["proxyWebsockets"]}
+    assert {"/", "/api/assistant/"} <= websockets
+    assert "/api/mail/" not in websockets
+
+    mail_only = evaluate(CONFIGURATIONS["mail-only"])
+    kept = mail_only["nginx"]["virtualHosts"][HOST]["locations"]
+    assert {path: loc["proxyPass"] for path, loc in kept.items()} == _expected_locations(
+        mail_only, {"web", "ai", "mcp-mail"}
+    )
+    assert "/" not in kept and "/mcp" not in kept
 
 
 @pytest.mark.parametrize("name", ["defaults", "mail-only", "manual"])
