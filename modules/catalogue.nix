@@ -30,9 +30,19 @@ let
     };
 
   hardeningJSON = readJSON ./hardening.json;
+  services = withoutComments (readJSON ./services.json);
+  # Each service gets `services.tidings.<name>.enable`: a name must not shadow one
+  # of the option root's own options.
+  reserved = [
+    "enable" "package" "domain" "hostname" "dataDir" "openFirewall" "settings"
+    "configFile" "environmentFile" "gpu" "tls" "nginx" "resolver" "backup" "admin"
+  ];
+  clashes = lib.intersectLists reserved (lib.attrNames services);
 in
+assert lib.assertMsg (clashes == [ ])
+  "modules/services.json: service name(s) ${toString clashes} would shadow services.tidings options";
 {
-  services = lib.mapAttrs normalise (withoutComments (readJSON ./services.json));
+  services = lib.mapAttrs normalise services;
 
   hardening = {
     base = hardeningJSON.base;

@@ -5,6 +5,7 @@ wires TLS, the resolver, the GPU and the first account as documented."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import tomli_w
 
 from tests.nix.configurations import CONFIGURATIONS
-from tests.nix.nixeval import ROOT, box, evaluate, nix
+from tests.nix.nixeval import ROOT, box, evaluate, nix, nixpkgs_lib
 from tidings.core.config import Listen, load_settings
 from tidings.core.services import SERVICES
 
@@ -305,3 +306,15 @@ def test_gpu_without_assistant_warns() -> None:
 def test_unknown_option_is_an_evaluation_error() -> None:
     with pytest.raises(AssertionError, match=r"services\.tidings\.tls\.mod"):
         evaluate(box('services.tidings.tls.mod = "local-ca";'))
+
+
+def test_a_service_name_may_not_shadow_an_option(tmp_path: Path) -> None:
+    for name in ("catalogue.nix", "hardening.json"):
+        (tmp_path / name).write_text((ROOT / "modules" / name).read_text())
+    services = json.loads((ROOT / "modules" / "services.json").read_text())
+    services["tls"] = services["web"]
+    (tmp_path / "services.json").write_text(json.dumps(services))
+    expr = f"(import {tmp_path}/catalogue.nix {{ lib = import {nixpkgs_lib()}; }}).services"
+    done = nix("--eval", "--strict", "--json", "--expr", expr)
+    assert done.returncode != 0
+    assert "service name(s) tls would shadow services.tidings options" in done.stderr
