@@ -29,11 +29,13 @@ let
     runtimeInputs = with pkgs; [ coreutils systemd util-linux ];
     text = ''
       archive=''${1:?usage: tidings-restore ARCHIVE (see ${cfg.backup.directory})}
+      # Whatever happens, the services come back (on the old data if the archive
+      # was refused: tidings-restore-files changes nothing then).
+      trap 'systemctl start sockets.target tidings.target' EXIT
       systemctl stop tidings.target 'tidings-*.socket'
       ${lib.getExe restoreFiles} "$archive" ${cfg.dataDir}
       chown -R tidings:tidings ${cfg.dataDir}
       runuser -u tidings -- ${lib.getExe' cfg.package "tidings"} --config ${cfg.configFile} migrate
-      systemctl start sockets.target tidings.target
     '';
   };
 in

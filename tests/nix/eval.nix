@@ -112,6 +112,11 @@ else
     inherit (config.security.acme) acceptTerms certs;
   };
   tmpfiles = config.systemd.tmpfiles.rules;
+  scripts = lib.listToAttrs (
+    map (package: lib.nameValuePair package.name package.text) (
+      lib.filter (package: package ? text) config.environment.systemPackages
+    )
+  );
   unbound = config.services.unbound;
   gpu = {
     inherit (config.hardware.graphics) enable;

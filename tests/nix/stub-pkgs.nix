@@ -55,9 +55,10 @@ in
       generate = name: _value: "/nix/store/${lib.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
     };
 
-  writeShellScriptBin = name: _text: fake name;
-  writeShellScript = name: _text: fake name;
-  writeShellApplication = { name, ... }: fake name;
+  # The script text is kept, so the tests can shellcheck what would be built.
+  writeShellScriptBin = name: text: fake name // { inherit text; };
+  writeShellScript = name: text: fake name // { inherit text; };
+  writeShellApplication = { name, text, ... }: fake name // { inherit text; };
 
   util-linux = fake "util-linux";
   jq = fake "jq" // { meta.mainProgram = "jq"; };

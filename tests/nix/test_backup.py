@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_tidings
-from tests.nix.nixeval import ROOT
+from tests.nix.nixeval import ROOT, box, evaluate
 from tidings.core.config import Settings
 from tidings.mail.store import MailStore
 
@@ -148,3 +148,23 @@ def test_scripts_pass_shellcheck() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_the_commands_the_module_installs_pass_shellcheck(tmp_path: Path) -> None:
+    """`tidings` (the operator's wrapper), tidings-backup and tidings-restore as the
+    module renders them (store paths included)."""
+    scripts = evaluate(box('services.tidings.environmentFile = "/run/secrets/tidings.env";'))[
+        "scripts"
+    ]
+    assert set(scripts) == {"tidings", "tidings-backup", "tidings-restore"}
+    assert "trap 'systemctl start sockets.target tidings.target' EXIT" in scripts["tidings-restore"]
+    for name, text in scripts.items():
+        path = tmp_path / name
+        path.write_text("#!/usr/bin/env bash\n" + text)
+        done = subprocess.run(
+            ["shellcheck", "--severity=warning", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"{name}:\n{done.stdout}"
