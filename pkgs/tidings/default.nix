@@ -20,27 +20,37 @@ let
   # one machine and runs on another), AVX2 as the floor on x86-64.
   llama-cpp-python =
     (python3Packages.llama-cpp-python.override { inherit cudaSupport; }).overridePythonAttrs
-      (old: {
-        SKBUILD_CMAKE_ARGS = lib.concatStringsSep ";" (
-          lib.filter (flag: flag != "") (lib.splitString ";" (old.SKBUILD_CMAKE_ARGS or ""))
-          ++ lib.optionals stdenv.hostPlatform.isx86_64 [
-            "-DGGML_AVX=on"
-            "-DGGML_AVX2=on"
-            "-DGGML_FMA=on"
-            "-DGGML_F16C=on"
-            "-DGGML_BMI2=on"
-            "-DGGML_AVX512=off"
-          ]
-          ++ lib.optionals vulkanSupport [ "-DGGML_VULKAN=on" ]
-        );
-        nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ lib.optionals vulkanSupport [ shaderc ];
-        buildInputs =
-          (old.buildInputs or [ ])
-          ++ lib.optionals vulkanSupport [
-            vulkan-headers
-            vulkan-loader
-          ];
-      });
+      (
+        old:
+        let
+          # nixpkgs passes CMake flags to scikit-build-core in SKBUILD_CMAKE_ARGS,
+          # top-level in some releases, under `env` in others: extend it where it is.
+          inEnv = old ? env && old.env ? SKBUILD_CMAKE_ARGS;
+          previous = if inEnv then old.env.SKBUILD_CMAKE_ARGS else old.SKBUILD_CMAKE_ARGS or "";
+          flags = lib.concatStringsSep ";" (
+            lib.filter (flag: flag != "") (lib.splitString ";" previous)
+            ++ lib.optionals stdenv.hostPlatform.isx86_64 [
+              "-DGGML_AVX=on"
+              "-DGGML_AVX2=on"
+              "-DGGML_FMA=on"
+              "-DGGML_F16C=on"
+              "-DGGML_BMI2=on"
+              "-DGGML_AVX512=off"
+            ]
+            ++ lib.optionals vulkanSupport [ "-DGGML_VULKAN=on" ]
+          );
+        in
+        (if inEnv then { env = old.env // { SKBUILD_CMAKE_ARGS = flags; }; } else { SKBUILD_CMAKE_ARGS = flags; })
+        // {
+          nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ lib.optionals vulkanSupport [ shaderc ];
+          buildInputs =
+            (old.buildInputs or [ ])
+            ++ lib.optionals vulkanSupport [
+              vulkan-headers
+              vulkan-loader
+            ];
+        }
+      );
 
   version = (lib.importTOML ../../pyproject.toml).project.version;
 in
