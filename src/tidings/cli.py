@@ -436,6 +436,29 @@ def migrate_cmd(state: State) -> None:
     click.echo("database is up to date")
 
 
+# -- tls ----------------------------------------------------------------------
+@cli.group("tls")
+def tls_group() -> None:
+    """The box's TLS certificate."""
+
+
+@tls_group.command("ensure")
+@pass_state
+def tls_ensure(state: State) -> None:
+    """Make the local CA and the box's certificate if missing or due for renewal.
+
+    What the appliance's local-ca mode runs before nginx and the mail services
+    start; with tls.cert and tls.key set there is nothing to make. Prints the paths.
+    """
+    from tidings.core.tls import ensure_tls
+
+    files = ensure_tls(state.settings)
+    click.echo(f"cert {files.cert}")
+    click.echo(f"key {files.key}")
+    if files.ca is not None:
+        click.echo(f"ca {files.ca}")
+
+
 # -- ai -----------------------------------------------------------------------
 @cli.group("ai")
 def ai_group() -> None:
