@@ -92,6 +92,8 @@ buildPythonApplication {
       hassil
       scikit-learn
       dateparser
+      simplemma
+      stop-words
       jsonschema
       mcp
       websockets

@@ -38,7 +38,7 @@ let
   names = [
     "setuptools" "wheel" "pydantic" "pydantic-settings" "click" "sqlmodel" "alembic"
     "argon2-cffi" "cryptography" "quart" "quart-schema" "hypercorn" "httpx" "hassil"
-    "scikit-learn" "dateparser" "jsonschema" "mcp" "websockets" "aiosmtpd" "pyspf"
+    "scikit-learn" "dateparser" "simplemma" "stop-words" "jsonschema" "mcp" "websockets" "aiosmtpd" "pyspf"
     "authheaders" "authres" "publicsuffix2" "dnspython" "aiosmtplib" "dkimpy" "pynacl"
     "nh3" "pymap" "pytestCheckHook" "pytest-asyncio"
   ];
