@@ -6,8 +6,13 @@ WebSocket (one text frame each) and over SSE (``event: TYPE``, ``data: JSON``), 
 
 =========================  ==========================================================
 ``turn.started``           ``turn_id``, ``conversation_id``
-``decision``               ``kind`` (call/answer/clarify), ``via``, ``tool``,
+``decision``               ``kind`` (call/answer/clarify/plan), ``via``, ``tool``,
                            ``arguments``, ``language``, ``confidence``
+``plan``                   ``steps``: what a request of several steps will do, in
+                           order (``find`` with its tool and arguments, then ``act``
+                           — ``which``: the one found, ``pick`` or ``each`` — or
+                           ``count``/``summarize``/``ask``); each step's calls follow
+                           as ``tool_call.*`` events
 ``tool_call.started``      ``call_id``, ``tool``, ``server``, ``arguments``
 ``confirmation.requested`` ``confirmation_id``, ``call_id``, ``tool``, ``arguments``,
                            ``message``, ``schema`` (what an answer may carry)
@@ -38,6 +43,7 @@ Emit = Callable[[Event], Awaitable[None]]
 TYPES = (
     "turn.started",
     "decision",
+    "plan",
     "tool_call.started",
     "confirmation.requested",
     "confirmation.resolved",

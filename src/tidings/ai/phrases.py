@@ -78,8 +78,8 @@ CATALOGUE: dict[str, dict[Language, str]] = {
         "fr": "Arrêté.",
     },
     "which_one": {
-        "en": "Which one? Say “the first”, “the second”… or give its number.",
-        "fr": "Lequel ? Dites « le premier », « le deuxième »… ou donnez son numéro.",
+        "en": "Which one do you mean: “the first”, “the second”… or its number?",
+        "fr": "Lequel voulez-vous dire : « le premier », « le deuxième »… ou son numéro ?",
     },
     "several_found": {
         "en": "I found several:",
@@ -132,6 +132,10 @@ CATALOGUE: dict[str, dict[Language, str]] = {
     "digest_empty": {
         "en": "There is nothing to summarize.",
         "fr": "Il n'y a rien à résumer.",
+    },
+    "answer_from": {
+        "en": "{author} wrote in “{subject}” ({date}):",
+        "fr": "{author} a écrit dans « {subject} » ({date}) :",
     },
     "hello": {
         "en": "Hello! I can help with your mail: {abilities}.",

@@ -43,7 +43,7 @@ from tidings.ai.phrases import say
 from tidings.ai.pipeline import AddressBook, Decision, Pipeline, plans
 from tidings.ai.pipeline.grounding import fold
 from tidings.ai.pipeline.plans import Plan
-from tidings.ai.pipeline.router import COUNT, SUMMARIZE
+from tidings.ai.pipeline.router import ASK, COUNT, SUMMARIZE
 from tidings.ai.pipeline.tools import Tool
 from tidings.ai.toolbox import ServerConfig, Toolbox, ToolResult
 from tidings.core.config import Settings
@@ -322,6 +322,8 @@ class Assistant:
         if plan.then is None or not items:
             return render(finder, result, lang)
         tool = pipeline.by_name[plan.then]
+        if plan.ability == ASK:
+            return await self._ask_about(state, box, tool, plan, items, text, conversation)
         if plan.each:
             targets = items[: plans.EACH_LIMIT]
         else:
@@ -378,6 +380,33 @@ class Assistant:
             if text:
                 return text
         return digest.extract(mails, lang, needs_answer=plan.needs_answer)
+
+    async def _ask_about(
+        self,
+        state: _Turn,
+        box: Toolbox,
+        opener: Tool,
+        plan: Plan,
+        items: list[Mapping[str, Any]],
+        question: str,
+        conversation: int,
+    ) -> str:
+        """A question about a message: the best match read, and answered from its
+        own sentences — by a capable model in a quarantined call, else by code."""
+        item = plans.pick(items, plan.pick) or items[0]
+        read = await self._run(state, box, opener, plans.from_item(opener, item, {}), conversation)
+        if read.is_error or not isinstance(read.structured, Mapping):
+            return render(opener, read, state.language)
+        keys = {str(k): str(v) for k, v in (opener.meta.get(plans.READS_KEY) or {}).items()}
+        mail = digest.Mail.from_result(read.structured, keys)
+        if self.backend.native_tools:
+            pieces = [
+                p async for p in digest.written_answer(self.backend, mail, question, state.language)
+            ]
+            text = digest.strike_foreign("".join(pieces).strip(), [mail])
+            if text:
+                return text
+        return digest.answer(mail, question, state.language)
 
     async def _run(
         self,

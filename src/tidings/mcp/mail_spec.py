@@ -85,6 +85,8 @@ FINDS: dict[str, Any] = {
         "folder": "folder",
         "count": "limit",
     },
+    # Where mail to a recipient is: what the user sent.
+    "recipient_scope": {"folder": "Sent"},
     "words": {
         "unread": {
             "en": ["unread", "not read", "new", "haven't read", "have not read", "unopened"],

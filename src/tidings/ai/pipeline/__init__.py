@@ -261,7 +261,7 @@ class Pipeline:
         }
         single = reading.ordinal is not None and reading.count is None
         opener = plans.reader(self.tools)
-        find = plans.find_arguments(finder, reading, limit=None)
+        find = plans.find_arguments(finder, reading, limit=None if single else plans.LIST_LIMIT)
         find = replace(find, arguments={**extra, **find.arguments})
         if single and opener is not None:
             return Decision(
@@ -319,12 +319,16 @@ class Pipeline:
             ):
                 # A template took more than the name ("the one from Priya"): the name.
                 captured[name] = mention.words
+        targets = plans.target_arguments(tool)
+        # Which message, when the request describes it, is found by code, not read
+        # out of the request by the model ("the latest" holds no identifier).
+        described = reading.describes or reading.pronoun
+        unasked = frozenset(t for t in targets if t not in captured) if described else frozenset()
         decision = await self._complete(
-            tool, text, now, captured, via, confidence, book, lang, context
+            tool, text, now, captured, via, confidence, book, lang, context, unasked
         )
         if decision.kind != "clarify":
             return decision
-        targets = plans.target_arguments(tool)
         open_targets = [
             n
             for n in targets
@@ -381,6 +385,9 @@ class Pipeline:
             and _plural(text, reading)
         )
         arguments = {k: v for k, v in decision.arguments.items() if k not in targets}
+        pick = reading.ordinal
+        if pick is None and not each and not reading.topic and reading.people:
+            pick = 1  # "Bob's mail", « le mail de Marie »: their latest one
         return Decision(
             "plan",
             "plan",
@@ -389,7 +396,7 @@ class Pipeline:
             confidence=confidence,
             confirm=tool.needs_confirmation,
             language=lang,
-            plan=Plan(find, then=tool.name, arguments=arguments, pick=reading.ordinal, each=each),
+            plan=Plan(find, then=tool.name, arguments=arguments, pick=pick, each=each),
         )
 
     async def _choice(
@@ -462,7 +469,7 @@ class Pipeline:
                 tool=opener.name,
                 confidence=confidence,
                 language=lang,
-                plan=Plan(find, then=opener.name, pick=reading.ordinal or 1),
+                plan=Plan(find, then=opener.name, pick=reading.ordinal or 1, ability=ASK),
             )
         limit = plans.COUNT_LIMIT if label == COUNT else plans.SUMMARY_SIZE
         find = plans.find_arguments(finder, reading, limit=limit)
@@ -515,6 +522,8 @@ class Pipeline:
                     now=now, address_book=book, language=language,
                 )  # fmt: skip
         value = reply.strip().rstrip(".!?").strip()
+        if tool is not None and argument in tool.context and not _fits(tool, argument, value):
+            return None  # not a pick from the list: a new request
         return await self.supply(
             tool_name,
             arguments,
@@ -572,7 +581,9 @@ class Pipeline:
         book: AddressBook,
         language: Language,
         context: Mapping[str, Any] | None = None,
+        unasked: frozenset[str] = frozenset(),
     ) -> Decision:
+        """``unasked``: arguments the model is not asked for (code will find them)."""
         # A capture the schema refuses ("41 s'il te plaît" for an id of digits) was
         # a template too loose for this request: the model reads that one instead.
         captured = {k: v for k, v in captured.items() if _fits(tool, k, v)}
@@ -589,7 +600,7 @@ class Pipeline:
         # After a template match, the model is asked only for required arguments the
         # template did not capture; after the router, for everything.
         wanted = tool.required if via in ("template", "context") else list(tool.properties)
-        missing = [name for name in wanted if name not in captured]
+        missing = [name for name in wanted if name not in captured and name not in unasked]
         if missing:
             filled = await fill(
                 self.backend, self.tools, tool, text, missing, preamble_text=self.preamble

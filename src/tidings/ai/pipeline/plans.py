@@ -36,9 +36,13 @@ from tidings.ai.pipeline.tools import Tool
 
 FINDS_KEY = "tidings/finds"
 READS_KEY = "tidings/reads"
-SUMMARY_SIZE = 10
+SUMMARY_SIZE = 20
 """How many items a summary reads when the request does not say."""
 COUNT_LIMIT = 100
+MAX_FALLBACKS = 10
+"""Searches tried at most when nothing is found (fewer words, other language...)."""
+LIST_LIMIT = 50
+"""A list the user asked for shows this many (a month of mail fits)."""
 EACH_LIMIT = 20
 """At most this many items are acted on by one request ("move the newsletters")."""
 
@@ -65,7 +69,8 @@ class Plan:
     each: bool = False
     """Act on every item found, not on one."""
     ability: str | None = None
-    """``<count>`` or ``<summarize>``."""
+    """``<count>``, ``<summarize>``, or ``<ask>`` (``then`` reads the item, and the
+    answer is its sentences that answer the request)."""
     reader: str | None = None
     needs_answer: bool = False
     """A summary of only what waits for the user's answer."""
@@ -143,18 +148,18 @@ def find_arguments(finder: Tool, reading: Reading, *, limit: int | None = None) 
         arguments[count_argument] = limit
     fallbacks: list[dict[str, Any]] = []
     topic_argument = filters.get("topic")
-    if topic_argument and len(reading.topic) > 1:
-        words = list(reading.topic)
-        by_weight = sorted(words, key=len)
-        while len(words) > 1:
-            words.remove(by_weight.pop(0))
-            fallbacks.append({**arguments, topic_argument: " ".join(words)})
     if topic_argument and reading.topic:
-        # The same words in the other language ("invoice" finds « facture »).
-        translated = [sorted(translations(w)) for w in reading.topic]
-        if any(translated):
-            words = [t[0] if t else w for w, t in zip(reading.topic, translated, strict=True)]
+        for words in _fewer_words(reading.topic):
             fallbacks.append({**arguments, topic_argument: " ".join(words)})
+        fallbacks = fallbacks[1:]  # the first is the request's own words
+    # Mail the user sent is where a recipient is ("when did I last write to Bob?").
+    scope = (finder.meta.get(FINDS_KEY) or {}).get("recipient_scope") or {}
+    if "recipient" in _kinds(reading):
+        arguments = {
+            **{k: v for k, v in scope.items() if k in finder.properties}, **arguments
+        }  # fmt: skip
+        fallbacks = [{**{k: v for k, v in scope.items() if k in finder.properties}, **f}
+                     for f in fallbacks]  # fmt: skip
     # Where to look first ("the INBOX"), unless the request says where: then everywhere.
     first = {
         k: v
@@ -164,7 +169,26 @@ def find_arguments(finder: Tool, reading: Reading, *, limit: int | None = None) 
     if first:
         fallbacks = [{**f, **first} for f in fallbacks] + [arguments, *fallbacks]
         arguments = {**arguments, **first}
-    return Find(finder.name, arguments, items_key(finder), tuple(fallbacks))
+    return Find(finder.name, arguments, items_key(finder), tuple(fallbacks[:MAX_FALLBACKS]))
+
+
+def _fewer_words(topic: Sequence[str]) -> list[list[str]]:
+    """The topic's words, then in the other language, then fewer of them (the
+    shortest, least telling, dropped first), then each alone: what to search for
+    in turn until something is found. At most eight tries."""
+
+    def other(words: Sequence[str]) -> list[str]:
+        return [sorted(translations(w))[0] if translations(w) else w for w in words]
+
+    tries: list[list[str]] = [list(topic), other(topic)]
+    words = list(topic)
+    for dropped in sorted(topic, key=len)[:-1]:
+        words = [w for w in words if w != dropped]
+        tries += [words, other(words)]
+    for word in sorted(topic, key=len, reverse=True):
+        tries += [[word], other([word])]
+    unique = list(dict.fromkeys(tuple(t) for t in tries if t))
+    return [list(t) for t in unique[:8]]
 
 
 def _valid(tool: Tool, arguments: Mapping[str, Any]) -> dict[str, Any]:

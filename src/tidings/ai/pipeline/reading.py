@@ -137,7 +137,8 @@ _CHATTER = {
     # the assistant's own abilities (count, summarize, tell an address)
     "summarize", "summarise", "summary", "sum", "resume", "resumer", "recap",
     "recapitulatif", "digest", "brief", "catch", "point", "count", "many", "combien",
-    "nombre", "number", "address", "adresse", "needs", "waiting", "attend",
+    "nombre", "number", "address", "adresse", "needs", "waiting", "attend", "daily",
+    "quotidien", "quotidienne", "overview", "update", "updates", "apercu",
     "attendent", "answer", "reply", "reponse", "demandent",
 }  # fmt: skip
 
@@ -161,7 +162,10 @@ _GLOSSARY_PAIRS = """
     account:compte statement:releve alert:alerte password:passe security:securite
     shopping:courses groceries:courses bread:pain weekend:week-end ski:ski snow:neige
     chains:chaines demo:demo project:projet deadline:echeance visit:visite
-    cinema:cinema movie:film garden:jardin news:nouvelles
+    cinema:cinema movie:film garden:jardin news:nouvelles co-ownership:copropriete
+    condo:copropriete deposit:acompte,caution refund:remboursement price:prix
+    team:equipe office:bureau work:travail job:travail summer:ete winter:hiver
+    hotel:hotel booking:reservation reservation:reservation chalet:chalet
 """
 
 
@@ -170,8 +174,11 @@ def _glossary() -> dict[str, set[str]]:
     for pair in _GLOSSARY_PAIRS.split():
         english, french = pair.split(":")
         for word in french.split(","):
-            both.setdefault(english, set()).add(word)
-            both.setdefault(word, set()).add(english)
+            # Topics are lemmas ("meeting" is read as "meet"): both forms are keys.
+            for key in {english, fold(str(simplemma.lemmatize(english, lang="en")))}:
+                both.setdefault(key, set()).add(word)
+            for key in {word, fold(str(simplemma.lemmatize(word, lang="fr")))}:
+                both.setdefault(key, set()).add(english)
     return both
 
 
