@@ -12,7 +12,7 @@ import pytest
 from tidings.ai.backends.llama import LlamaBackend
 from tidings.ai.pipeline import AddressBook, Contact, IntentRegistry, Pipeline, Tool
 from tidings.ai.pipeline.dates import parse_day
-from tidings.ai.pipeline.router import CLARIFY, NO_TOOL, router_for
+from tidings.ai.pipeline.router import ABILITIES, CLARIFY, NO_TOOL, router_for
 
 NOW = datetime(2026, 3, 11, 9, 0)  # a Wednesday
 BOOK = AddressBook(
@@ -66,7 +66,6 @@ def pipeline(llama: LlamaBackend, mail_tools: list[dict[str, Any]]) -> Pipeline:
             "reply_email",
             {"to": "carol@example.net", "body": "c'est d'accord, à demain"},
         ),
-        ("cherche les mails sur la facture", "search_emails", {"query": "la facture"}),
         ("mets le mail 12 à la corbeille", "move_email", {"message_id": "12", "folder": "Trash"}),
     ],
 )
@@ -76,6 +75,23 @@ async def test_templates_decide_the_common_requests(
     decision = await pipeline.decide(request_text, now=NOW)
     assert (decision.kind, decision.via, decision.tool) == ("call", "template", tool)
     assert decision.arguments == arguments
+
+
+async def test_a_search_looks_in_the_inbox_then_everywhere_then_in_the_other_language(
+    pipeline: Pipeline,
+) -> None:
+    decision = await pipeline.decide("cherche les mails sur la facture", now=NOW)
+    assert (decision.kind, decision.tool) == ("plan", "search_emails")
+    assert decision.plan is not None and decision.plan.then is None
+    find = decision.plan.find
+    # The request's frame ("cherche les mails sur la") is not what is looked for.
+    assert find.arguments == {"query": "facture"}
+    tries = find.tries()
+    assert tries[:2] == [
+        {"query": "facture", "folder": "INBOX"},
+        {"query": "invoice", "folder": "INBOX"},
+    ]
+    assert tries.index({"query": "facture"}) > tries.index({"query": "invoice", "folder": "INBOX"})
 
 
 async def test_a_name_the_address_book_does_not_know_is_asked_about(pipeline: Pipeline) -> None:
@@ -189,8 +205,16 @@ def test_the_router_only_knows_the_tools_in_play(mail_tools: list[dict[str, Any]
     reading = [t for t in tools if t.annotations.get("readOnlyHint")]
     full = router_for(tools)
     narrowed = router_for(reading)
-    assert set(full.model.classes_) == {t.name for t in tools} | {NO_TOOL, CLARIFY}
-    assert set(narrowed.model.classes_) == {t.name for t in reading} | {NO_TOOL, CLARIFY}
+    # The assistant's own abilities (count, summarize, ask, address) come with a finder.
+    abilities = set(ABILITIES)
+    assert set(full.model.classes_) == {t.name for t in tools} | {NO_TOOL, CLARIFY} | abilities
+    assert set(narrowed.model.classes_) == (
+        {t.name for t in reading} | {NO_TOOL, CLARIFY} | abilities
+    )
+    no_finder = [t for t in tools if "tidings/finds" not in t.meta]
+    assert set(router_for(no_finder).model.classes_) == (
+        {t.name for t in no_finder} | {NO_TOOL, CLARIFY}
+    )
     assert narrowed.fingerprint != full.fingerprint
     assert narrowed.route("send an email to Alice saying hello").label not in {
         "send_email",

@@ -76,12 +76,21 @@ class Outcome:
         return "call" if expected.get("tool") else "none"
 
     @property
+    def call(self) -> tuple[str | None, dict[str, Any]]:
+        """The call decided: a plan that only finds is its finder's call (a plan
+        that then acts is scored on outcomes, by tests/eval/outcomes.py)."""
+        plan = self.decision.plan
+        if self.decision.kind == "plan" and plan is not None:
+            if plan.then is None and plan.ability is None:
+                return plan.find.tool, plan.find.arguments
+            return plan.then, plan.arguments
+        if self.decision.kind == "call":
+            return self.decision.tool, self.decision.arguments
+        return None, {}
+
+    @property
     def tool_right(self) -> bool:
-        return (
-            not self.error
-            and self.decision.kind == "call"
-            and self.decision.tool == self.item["expected"]["tool"]
-        )
+        return not self.error and self.call[0] == self.item["expected"]["tool"]
 
     @property
     def correct(self) -> bool:
@@ -90,9 +99,9 @@ class Outcome:
         if self.kind == "clarify":
             return self.decision.kind == "clarify"
         if self.kind == "none":
-            return self.decision.kind != "call"
+            return self.call[0] is None
         return self.tool_right and arguments_match(
-            self.decision.arguments, self.item["expected"].get("arguments", {})
+            self.call[1], self.item["expected"].get("arguments", {})
         )
 
 

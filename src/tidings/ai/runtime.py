@@ -304,7 +304,7 @@ class Assistant:
         await state.emit(event("plan", steps=_steps(plan)))
         finder = pipeline.by_name[plan.find.tool]
         result = None
-        for arguments in (plan.find.arguments, *plan.find.fallbacks):
+        for arguments in plan.find.tries():
             result = await self._run(state, box, finder, arguments, conversation)
             if result.is_error or plans.listed(result.structured, pipeline.tools):
                 break
@@ -319,6 +319,9 @@ class Assistant:
             return say(key, lang, count=len(items))
         if plan.ability == SUMMARIZE:
             return await self._summarize(state, box, pipeline, plan, items, conversation)
+        if plan.ability == ASK and not items:
+            # A question nothing in the mailbox answers ("what's the weather?").
+            return await self._reply(state, text, pipeline.tools)
         if plan.then is None or not items:
             return render(finder, result, lang)
         tool = pipeline.by_name[plan.then]

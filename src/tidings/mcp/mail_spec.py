@@ -89,7 +89,7 @@ FINDS: dict[str, Any] = {
     "recipient_scope": {"folder": "Sent"},
     "words": {
         "unread": {
-            "en": ["unread", "not read", "new", "haven't read", "have not read", "unopened"],
+            "en": ["unread", "not read", "haven't read", "have not read", "unopened"],
             "fr": [
                 "non lu",
                 "non lus",

@@ -261,7 +261,9 @@ class Pipeline:
         }
         single = reading.ordinal is not None and reading.count is None
         opener = plans.reader(self.tools)
-        find = plans.find_arguments(finder, reading, limit=None if single else plans.LIST_LIMIT)
+        # A list narrowed by filters shows all it finds (up to a month of mail).
+        limit = plans.LIST_LIMIT if reading.until and not single else None
+        find = plans.find_arguments(finder, reading, limit=limit)
         find = replace(find, arguments={**extra, **find.arguments})
         if single and opener is not None:
             return Decision(
@@ -272,7 +274,7 @@ class Pipeline:
                 language=lang,
                 plan=Plan(find, then=opener.name, pick=reading.ordinal),
             )
-        if find.fallbacks:
+        if find.fallbacks or find.first:
             return Decision(
                 "plan", "plan", tool=finder.name, confidence=confidence, language=lang,
                 plan=Plan(find),

@@ -55,6 +55,14 @@ class Find:
     """Key of the result's list of items."""
     fallbacks: tuple[dict[str, Any], ...] = ()
     """Arguments to try in turn when nothing is found (fewer topic words)."""
+    first: dict[str, Any] = field(default_factory=dict)
+    """Where to look before anywhere else ("the INBOX"): each try is made with it,
+    then every try without it."""
+
+    def tries(self) -> list[dict[str, Any]]:
+        plain = [self.arguments, *self.fallbacks]
+        scoped = [{**self.first, **a} for a in plain] if self.first else []
+        return [*scoped, *plain][: MAX_FALLBACKS + 1]
 
 
 @dataclass(frozen=True)
@@ -166,10 +174,7 @@ def find_arguments(finder: Tool, reading: Reading, *, limit: int | None = None) 
         for k, v in ((finder.meta.get(FINDS_KEY) or {}).get("first") or {}).items()
         if k in finder.properties and k not in arguments
     }
-    if first:
-        fallbacks = [{**f, **first} for f in fallbacks] + [arguments, *fallbacks]
-        arguments = {**arguments, **first}
-    return Find(finder.name, arguments, items_key(finder), tuple(fallbacks[:MAX_FALLBACKS]))
+    return Find(finder.name, arguments, items_key(finder), tuple(fallbacks), first)
 
 
 def _fewer_words(topic: Sequence[str]) -> list[list[str]]:
@@ -178,7 +183,7 @@ def _fewer_words(topic: Sequence[str]) -> list[list[str]]:
     in turn until something is found. At most eight tries."""
 
     def other(words: Sequence[str]) -> list[str]:
-        return [sorted(translations(w))[0] if translations(w) else w for w in words]
+        return [translations(w)[0] if translations(w) else w for w in words]
 
     tries: list[list[str]] = [list(topic), other(topic)]
     words = list(topic)

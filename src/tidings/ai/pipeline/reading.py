@@ -169,25 +169,30 @@ _GLOSSARY_PAIRS = """
 """
 
 
-def _glossary() -> dict[str, set[str]]:
-    both: dict[str, set[str]] = {}
+def _glossary() -> dict[str, list[str]]:
+    both: dict[str, list[str]] = {}
+
+    def add(key: str, word: str) -> None:
+        if word not in both.setdefault(key, []):
+            both[key].append(word)
+
     for pair in _GLOSSARY_PAIRS.split():
         english, french = pair.split(":")
         for word in french.split(","):
             # Topics are lemmas ("meeting" is read as "meet"): both forms are keys.
-            for key in {english, fold(str(simplemma.lemmatize(english, lang="en")))}:
-                both.setdefault(key, set()).add(word)
-            for key in {word, fold(str(simplemma.lemmatize(word, lang="fr")))}:
-                both.setdefault(key, set()).add(english)
+            for key in (english, fold(str(simplemma.lemmatize(english, lang="en")))):
+                add(key, word)
+            for key in (word, fold(str(simplemma.lemmatize(word, lang="fr")))):
+                add(key, english)
     return both
 
 
 GLOSSARY = _glossary()
 
 
-def translations(word: str) -> set[str]:
-    """``word`` in the other language, when the glossary knows it."""
-    return GLOSSARY.get(fold(word), set())
+def translations(word: str) -> list[str]:
+    """``word`` in the other language, when the glossary knows it (likeliest first)."""
+    return GLOSSARY.get(fold(word), [])
 
 
 @dataclass(frozen=True)
@@ -381,10 +386,12 @@ def _read_period(words: list[str], used: list[bool], now: datetime, reading: Rea
                 continue
             if all(w.isdigit() for w in chunk):
                 continue  # a bare number is an id or a count, not a day
-            day = parse_day(" ".join(chunk), now)
+            day = parse_day(" ".join(chunk).replace("aujourd hui", "aujourd'hui"), now)
             if day is None:
                 continue
-            reading.since, reading.until = day, day + timedelta(days=1)
+            # A day has an end, unless it is today (nothing is after now).
+            end = day + timedelta(days=1)
+            reading.since, reading.until = day, end if end <= now.date() else None
             for j in range(i, i + length):
                 used[j] = True
             _mark_bounds(words, used, i, reading)
@@ -433,7 +440,7 @@ def _read_people(
             matches = index.get(key)
             if not matches and length == 1:
                 # "my bank" for Banque Populaire: the word in the other language.
-                matches = [c for t in sorted(translations(key[0])) for c in index.get((t,), [])]
+                matches = [c for t in translations(key[0]) for c in index.get((t,), [])]
                 owner = words[i - 1] if i else ""
                 if owner not in {"my", "ma", "mon", "la", "le", "the", "de", "from"}:
                     matches = []  # only "my bank", "la banque": a role, not any word
@@ -618,9 +625,9 @@ def as_arguments(reading: Reading, filters: dict[str, str]) -> dict[str, Any]:
     sender = reading.person("from")
     recipient = next((m for m in reading.people if m.role == "to"), None)
     if sender is not None and len(sender.contacts) == 1:
-        put("person", sender.contacts[0].address)
+        put("person", sender.contacts[0].address.lower())
     if recipient is not None and len(recipient.contacts) == 1 and recipient is not sender:
-        put("recipient", recipient.contacts[0].address)
+        put("recipient", recipient.contacts[0].address.lower())
     put("since", reading.since.isoformat() if reading.since else None)
     put("until", reading.until.isoformat() if reading.until else None)
     put("unread", "unread" in reading.flags)

@@ -63,6 +63,22 @@ NO_TOOL = [
     "what's a good way to learn Python?",
     "how should I format a formal letter?",
     "is it going to rain this weekend?",
+    # General questions look like questions about a mail ("when is…", "how much…"),
+    # but name nothing a mailbox holds.
+    "what's the forecast for tomorrow?",
+    "who is the president of France?",
+    "what is a VPN?",
+    "who wrote Hamlet?",
+    "how much does a Tesla cost?",
+    "when does summer start?",
+    "how far is the moon?",
+    "qu'est-ce qu'un routeur ?",
+    "quelle heure est-il à Tokyo ?",
+    "qui a écrit Les Misérables ?",
+    "combien coûte une baguette en moyenne ?",
+    "quand commence l'hiver ?",
+    "quelle est la météo demain ?",
+    "c'est quoi le DNS ?",
 ]
 
 CLARIFY = [
