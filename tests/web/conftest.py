@@ -103,7 +103,7 @@ def web_box(tmp_path_factory: pytest.TempPathFactory, gguf: Path) -> Iterator[We
     box = AssistantBox(root, _write_web_config(root, gguf, dns))
     web = ServiceProcess("web", box.config, root)
     try:
-        for local in ("alice", "bob", "carol"):
+        for local in ("alice", "bob", "carol", "dave"):
             box.add_user(local)
         box.start()
         web.start(timeout=60)
