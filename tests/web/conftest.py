@@ -139,7 +139,9 @@ class Visit:
     def __init__(self, browser: Browser, web: WebBox, **options: Any) -> None:
         self.web = web
         self.context: BrowserContext = browser.new_context(
-            base_url=web.url, locale=options.pop("locale", "en-GB"), **options
+            base_url=options.pop("base_url", web.url),
+            locale=options.pop("locale", "en-GB"),
+            **options,
         )
         self.context.set_default_timeout(60_000)
         self.requests: list[str] = []

@@ -8,6 +8,7 @@ import re
 import time
 
 from tests.ai.assistant_box import DOMAIN
+from tests.conftest import ServiceProcess, free_port
 from tests.web.conftest import SEEDED, WebBox, other_hosts
 
 # Recorded in the page: every state of the streaming bubble before the final render.
@@ -133,3 +134,78 @@ def test_reload_while_a_card_waits_and_answer_in_another_tab(visit, web_box: Web
         "approved"
     )
     assert len(_wait_subjects(web_box, "bob", len(before) + 1)) == len(before) + 1
+
+
+def test_escape_stops_a_turn_waiting_for_approval(visit, web_box: WebBox) -> None:
+    before = web_box.box.imap_subjects("bob")
+    alice = visit()
+    page = alice.sign_in("alice")
+    key, _ = _send_and_wait_for_card(alice, f"écris à bob@{DOMAIN} que je démissionne")
+    page.locator("#composer-text").focus()
+    page.keyboard.press("Escape")
+    alice.wait_answer(key)
+    assert page.locator("#announce").inner_text() == "Stopped."
+    assert page.locator(f"#{key}-events [data-confirmation]").get_attribute("data-state") != (
+        "approved"
+    )
+    assert page.locator("[data-stop]").count() == 0
+    assert web_box.box.imap_subjects("bob") == before
+
+
+def test_sidebar_rename_search_delete(visit, web_box: WebBox) -> None:
+    alice = visit()
+    page = alice.sign_in("alice")
+    key = alice.ask("liste mes mails")
+    alice.wait_answer(key)
+    conversation = page.url.rsplit("/", 1)[1]
+    item = page.locator(f"#conv-list [data-conversation-id='{conversation}']")
+    item.wait_for()
+    item.locator("summary").click()
+    item.locator("input[name=title]").fill("Zanzibar plans")
+    item.locator("form[hx-post$='/rename'] button").click()
+    page.locator("#conv-list a", has_text="Zanzibar plans").wait_for()
+    page.fill("#conv-search", "zanzi")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#conv-list a')].every("
+        "a => a.textContent.includes('Zanzibar'))"
+    )
+    assert page.locator("#conv-list a").all_inner_texts() == ["Zanzibar plans"]
+    page.once("dialog", lambda dialog: dialog.accept())
+    item = page.locator(f"#conv-list [data-conversation-id='{conversation}']")
+    item.locator("summary").click()
+    item.locator("form[hx-post$='/delete'] button").click()
+    page.wait_for_url(f"{web_box.url}/")
+    assert page.goto(f"/c/{conversation}").status == 404
+
+
+def test_an_unreachable_assistant_shows_an_error_and_a_retry(visit, web_box: WebBox) -> None:
+    # A second web service on the same accounts, whose assistant address answers nothing.
+    root = web_box.box.root / "web-without-ai"
+    root.mkdir(exist_ok=True)
+    text = web_box.box.config.read_text()
+    text = re.sub(r'(?m)^ai = ".*"$', f'ai = "127.0.0.1:{free_port()}"', text)
+    text = re.sub(r'(?m)^web = ".*"$', f'web = "127.0.0.1:{free_port()}"', text)
+    config = root / "tidings.toml"
+    config.write_text(text)
+    web = ServiceProcess("web", config, root)
+    web.start(timeout=60)
+    try:
+        port = re.search(r'(?m)^web = "127.0.0.1:(\d+)"$', text)
+        assert port
+        alice = visit(base_url=f"http://127.0.0.1:{port.group(1)}")
+        page = alice.sign_in("alice")
+        key = alice.ask("list my emails")
+        error = page.locator(f"#{key}-events [data-error=unreachable]")
+        error.wait_for(timeout=30_000)
+        assert "cannot be reached" in error.inner_text()
+        # Not a hung spinner: the turn is over, and Retry asks again.
+        page.locator(f"#{key}-text[data-final]").wait_for(state="attached")
+        assert page.locator(f"#{key}-body").get_attribute("aria-busy") == "false"
+        turns = page.locator("[data-turn]").count()
+        error.locator("[data-retry]").click()
+        page.wait_for_function(
+            "n => document.querySelectorAll('[data-turn]').length > n", arg=turns
+        )
+        page.locator("[data-turn]").last.locator("[data-error=unreachable]").wait_for()
+    finally:
+        web.stop()
