@@ -19,7 +19,6 @@ served, and gzip-compressed (what nginx sends on the appliance).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gzip
 import json
 import re
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import sync_playwright
-from websockets.asyncio.client import connect
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,6 +38,7 @@ from tests.ai.assistant_box import DOMAIN, PASSWORD, AssistantBox  # noqa: E402
 from tests.conftest import ServiceProcess  # noqa: E402
 from tests.smtp_support import start_dns  # noqa: E402
 from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, _write_web_config  # noqa: E402
+
 from tidings.ai.models import assemble_default  # noqa: E402
 
 PROBE = """
@@ -63,12 +63,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def assistant_first_token(box: AssistantBox, token: str, text: str) -> float:
-    async with connect(box.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+def assistant_first_token(box: AssistantBox, token: str, text: str) -> float:
+    with connect(box.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
         start = time.perf_counter()
-        await ws.send(json.dumps({"type": "message", "text": text}))
+        ws.send(json.dumps({"type": "message", "text": text}))
         first = None
-        async for raw in ws:
+        for raw in ws:
             item = json.loads(raw)
             if item["type"] == "token" and first is None:
                 first = time.perf_counter() - start
@@ -119,10 +119,10 @@ def main() -> None:
                 page.click("button[type=submit]")
                 page.wait_for_selector("body[data-ws=open]", state="attached")
                 # One warm-up each (model prompt cache, imports).
-                asyncio.run(assistant_first_token(box, box.tokens["alice"], TEXTS[0]))
+                (assistant_first_token(box, box.tokens["alice"], TEXTS[0]))
                 for n in range(args.rounds + 1):
                     text = TEXTS[n % 2]
-                    direct_ms = asyncio.run(assistant_first_token(box, box.tokens["alice"], text))
+                    direct_ms = assistant_first_token(box, box.tokens["alice"], text)
                     if n % 5 == 0:  # a fresh thread now and then keeps the page small
                         page.goto("/")
                         page.wait_for_selector("body[data-ws=open]", state="attached")

@@ -100,3 +100,40 @@ def test_change_password(visit, web_box: WebBox) -> None:
     fresh = visit()
     fresh.sign_in("dave", "a brand new password")
     assert fresh.page.locator("#composer-text").count() == 1
+
+
+def test_admin_pages_are_for_admins_only(visit, web_box: WebBox) -> None:
+    made = web_box.box.tidings(
+        "user", "add", f"root@{DOMAIN}", "--admin", "--password-stdin", input=PASSWORD + "\n"
+    )
+    assert made.returncode == 0, made.stderr
+    alice = visit()
+    page = alice.sign_in("alice")
+    assert page.goto("/admin/").status == 403
+    assert page.locator("nav a[href='/admin/']").count() == 0
+    admin = visit()
+    admins_page = admin.sign_in("root")
+    admins_page.goto("/admin/")
+    users = admins_page.locator("[data-testid=users] li").all_inner_texts()
+    assert any(f"alice@{DOMAIN}" in u for u in users)
+    assert "_domainkey" in admins_page.locator("[data-testid=zone]").inner_text()
+    assert admins_page.locator("[data-testid=probes] tr").count() >= 5
+    admins_page.fill("#new-address", f"erin@{DOMAIN}")
+    admins_page.fill("#new-password", "erin's first password")
+    admins_page.click("form[action='/admin/users'] button")
+    admins_page.locator(f"[data-user='erin@{DOMAIN}']").wait_for()
+    erin = visit()
+    erin.sign_in("erin", "erin's first password")
+
+
+def test_french_from_the_browser_and_switchable(visit, web_box: WebBox) -> None:
+    french = visit(locale="fr-FR")
+    page = french.page
+    page.goto("/login")
+    assert page.locator("button[type=submit]").inner_text() == "Se connecter"
+    assert page.locator("html").get_attribute("lang") == "fr"
+    page.click("text=English")
+    page.wait_for_load_state()
+    assert page.locator("button[type=submit]").inner_text() == "Sign in"
+    french.sign_in("alice")
+    assert page.locator("[data-testid=send]").inner_text() == "Send"

@@ -44,6 +44,7 @@ def test_hostile_mail_is_inert_and_nothing_leaves_the_box(visit, web_box: WebBox
     assert "XSS-BODY-MARKER" in frame.locator("body").inner_text()
     assert frame.locator("script, [onerror], a[href^=javascript]").count() == 0
     assert frame.locator("img[src^=http]").count() == 0  # the remote image was removed
+    assert page.locator("#reader [data-remote-blocked]").count() == 1  # ...and it says so
     # Nothing ran: not in the page, not in the frame (sandboxed, no scripts at all).
     assert page.evaluate("window.__xss") is None
     assert page.locator("#thread script, #thread [onerror]").count() == 0

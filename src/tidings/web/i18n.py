@@ -78,6 +78,10 @@ _WORDS: dict[str, dict[str, str]] = {
         "en": "Remote images were blocked.",
         "fr": "Les images distantes ont été bloquées.",
     },
+    "show_remote": {
+        "en": "Show them (the sender learns you opened it)",
+        "fr": "Les afficher (l'expéditeur saura que vous l'avez ouvert)",
+    },
     "no_messages": {"en": "No messages.", "fr": "Aucun message."},
     "devices": {"en": "Devices", "fr": "Appareils"},
     "chat": {"en": "Assistant", "fr": "Assistant"},

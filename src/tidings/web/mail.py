@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from markupsafe import escape
-from quart import Blueprint, Response, abort, current_app, g, render_template
+from quart import Blueprint, Response, abort, current_app, g, render_template, request
 
 from tidings.web.session import Visitor
 
@@ -22,6 +22,11 @@ FRAME_CSP = (
 )
 
 
+def _remote() -> bool:
+    """The person asked for this mail's remote images (they tell the sender it was read)."""
+    return request.args.get("remote") == "1"
+
+
 async def _message(message_id: int) -> dict[str, Any]:
     visitor: Visitor = g.visitor
     async with httpx.AsyncClient(
@@ -29,7 +34,10 @@ async def _message(message_id: int) -> dict[str, Any]:
         headers={"Authorization": f"Bearer {visitor.token}"},
         timeout=10,
     ) as client:
-        response = await client.get(f"/v1/messages/{message_id}")
+        response = await client.get(
+            f"/v1/messages/{message_id}",
+            params={"remote_images": "true"} if _remote() else None,
+        )
     if response.status_code == 404:
         abort(404)
     response.raise_for_status()
@@ -39,7 +47,9 @@ async def _message(message_id: int) -> dict[str, Any]:
 
 @blueprint.get("/mail/<int:message_id>")
 async def view(message_id: int) -> Any:
-    return await render_template("mail/view.html", message=await _message(message_id))
+    return await render_template(
+        "mail/view.html", message=await _message(message_id), remote=_remote()
+    )
 
 
 @blueprint.get("/mail/<int:message_id>/body")
@@ -56,6 +66,9 @@ async def body(message_id: int) -> Response:
         f"<body>{inner}</body></html>"
     )
     response = Response(document, content_type="text/html; charset=utf-8")
-    response.headers["Content-Security-Policy"] = FRAME_CSP
+    csp = (
+        FRAME_CSP.replace("img-src data:", "img-src data: https: http:") if _remote() else FRAME_CSP
+    )
+    response.headers["Content-Security-Policy"] = csp
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
