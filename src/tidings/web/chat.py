@@ -54,13 +54,15 @@ def relay_for(visitor: Visitor, language: str) -> Relay:
     relays: dict[int, Relay] = current_app.config["RELAYS"]
     relay = relays.get(visitor.token_id)
     if relay is None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        # Fragments are rendered outside any request (as the assistant's events come),
+        # so with the app's Jinja environment directly, in the session's language.
+        environment = current_app.jinja_env
+        t = translator(language)
 
         async def render(name: str, context: dict[str, Any]) -> str:
-            template = app.jinja_env.get_template(name)
-            return str(await template.render_async(t=translator(relay_language), **context))
+            template = environment.get_template(name)
+            return str(await template.render_async(t=t, **context))
 
-        relay_language = language
         relay = Relay(current_app.config["AI_WS"], visitor.token, render, language)
         relays[visitor.token_id] = relay
     return relay
