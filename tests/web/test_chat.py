@@ -9,7 +9,7 @@ import time
 
 from tests.ai.assistant_box import DOMAIN
 from tests.conftest import ServiceProcess, free_port
-from tests.web.conftest import SEEDED, WebBox, other_hosts
+from tests.web.conftest import SEEDED, WebBox, artifacts_dir, other_hosts
 
 # Recorded in the page: every state of the streaming bubble before the final render.
 STREAM_PROBE = """
@@ -120,6 +120,7 @@ def test_reload_while_a_card_waits_and_answer_in_another_tab(visit, web_box: Web
     alice.wait_connected()
     card = page.locator(f"#{key}-events [data-confirmation]")
     assert card.get_attribute("data-state") == "waiting"
+    page.screenshot(path=artifacts_dir() / "confirmation-desktop-light.png")
     # ...and a second tab of the same session shows it too.
     second = alice.context.new_page()
     second.goto(page.url)

@@ -120,6 +120,9 @@ def create_app(settings: Settings, accounts: Accounts | None = None) -> Quart:
         g.visitor = await sessions.visitor(session) if "tok" in session else None
         if "tok" in session and g.visitor is None:
             session.pop("tok", None)  # expired or revoked: signed out
+            relay = app.config["RELAYS"].pop(session.get("tid"), None)
+            if relay is not None:
+                await relay.close()
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             form = await request.form
             reason = check_post(session, form.get("csrf"))

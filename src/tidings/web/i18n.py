@@ -111,12 +111,17 @@ _WORDS: dict[str, dict[str, str]] = {
     },
     "apple_profile": {"en": "Download the Apple profile", "fr": "Télécharger le profil Apple"},
     "android_help": {
-        "en": "On Android (K-9 Mail / Thunderbird for Android, FairEmail), scan this code "
-        "or type the settings above.",
-        "fr": "Sur Android (K-9 Mail / Thunderbird pour Android, FairEmail), scannez ce code "
-        "ou saisissez les réglages ci-dessus.",
+        "en": "On Android (Thunderbird for Android / K-9 Mail, FairEmail), type the settings "
+        "above. Scan this code with the phone to open this page there (for the "
+        "certificate, or to copy an app password).",
+        "fr": "Sur Android (Thunderbird pour Android / K-9 Mail, FairEmail), saisissez les "
+        "réglages ci-dessus. Scannez ce code avec le téléphone pour ouvrir cette page "
+        "dessus (pour le certificat, ou pour copier un mot de passe d'application).",
     },
-    "qr_alt": {"en": "QR code with your mail settings", "fr": "QR code de vos réglages mail"},
+    "qr_alt": {
+        "en": "QR code: the address of this page",
+        "fr": "QR code : l'adresse de cette page",
+    },
     "ca_title": {"en": "This box's certificate", "fr": "Le certificat de cette boîte"},
     "ca_help": {
         "en": "This box signs its own certificates. Install its authority once on each "
