@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import WebBox, artifacts_dir, axe_available
+from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, WebBox, artifacts_dir, axe_available
 
 SERIOUS = """
 async () => {
@@ -67,3 +67,19 @@ def test_screenshots(visit, web_box: WebBox, size: str, scheme: str) -> None:
     page.screenshot(path=out / f"devices-{size}-{scheme}.png", full_page=True)
     for name in ("login", "conversation", "mail", "devices"):
         assert (out / f"{name}-{size}-{scheme}.png").stat().st_size > 5000
+
+
+def test_installable_as_an_app(playwright, web_box: WebBox, tmp_path) -> None:
+    """Chromium's own verdict (DevTools' installability check), in a real profile:
+    incognito contexts are never installable."""
+    context = playwright.chromium.launch_persistent_context(
+        tmp_path / "profile", executable_path=CHROMIUM, args=CHROMIUM_FLAGS
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{web_box.url}/login")
+        session = context.new_cdp_session(page)
+        assert session.send("Page.getAppManifest").get("errors") == []
+        assert session.send("Page.getInstallabilityErrors") == {"installabilityErrors": []}
+    finally:
+        context.close()

@@ -141,6 +141,11 @@ def test_escape_stops_a_turn_waiting_for_approval(visit, web_box: WebBox) -> Non
     before = web_box.box.imap_subjects("bob")
     alice = visit()
     page = alice.sign_in("alice")
+    # Shift+Enter is a new line, not a message.
+    page.fill("#composer-text", "first line")
+    page.press("#composer-text", "Shift+Enter")
+    assert page.input_value("#composer-text") == "first line\n"
+    assert page.locator("[data-turn]").count() == 0
     key, _ = _send_and_wait_for_card(alice, f"écris à bob@{DOMAIN} que je démissionne")
     page.locator("#composer-text").focus()
     page.keyboard.press("Escape")
