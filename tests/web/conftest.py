@@ -4,13 +4,15 @@ driven by Playwright (never ``playwright install``: the browser is the system's)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -20,6 +22,8 @@ from tests.ai.assistant_box import DOMAIN, PASSWORD, AssistantBox, write_config
 from tests.ai.conftest import gguf  # noqa: F401  (the bundled model, assembled once)
 from tests.conftest import ServiceProcess
 from tests.smtp_support import DNS, start_dns
+
+T = TypeVar("T")
 
 CHROMIUM = os.environ.get("TIDINGS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -220,3 +224,11 @@ def axe_available() -> Path:
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run bash .ci/setup (npm axe-core in frontend/)")
     return AXE
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from a plain test. Playwright's sync API keeps an
+    event loop marked running in this thread while the package's browser is open, so
+    async tests here would fail to start; a fresh thread has its own loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
