@@ -9,7 +9,7 @@ import pytest
 
 from tidings.core.accounts import AccountError, Accounts, AuthFailed, Throttled
 from tidings.core.config import Settings
-from tidings.core.db import Database
+from tidings.core.db import Database, utcnow
 
 
 def test_user_life_cycle(accounts: Accounts) -> None:
@@ -102,6 +102,23 @@ def test_token_life_cycle_and_scopes(accounts: Accounts) -> None:
     accounts.revoke_token(record.id)
     with pytest.raises(AuthFailed):
         accounts.check_token(secret)
+
+
+def test_a_token_with_an_expiry_dies_on_its_own(accounts: Accounts) -> None:
+    """What a web session holds: refused from its expiry on, like a revoked token."""
+    accounts.add_user("alice@example.test", "password-a")
+    now = utcnow()
+    alive, _ = accounts.create_token(
+        "alice@example.test", ["ai"], "web session", expires_at=now + timedelta(hours=1)
+    )
+    dead, _ = accounts.create_token(
+        "alice@example.test", ["ai"], "web session", expires_at=now - timedelta(seconds=1)
+    )
+    assert accounts.check_token(alive, "ai").user.address == "alice@example.test"
+    with pytest.raises(AuthFailed):
+        accounts.check_token(dead)
+    ((first, _), (second, _)) = accounts.list_tokens("alice@example.test")
+    assert first.expires_at is not None and second.expires_at is not None
 
 
 def test_token_scopes_are_checked_when_created(accounts: Accounts) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -61,6 +61,8 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    # Set for credentials that must die on their own, like the one a web session holds.
+    expires_at: datetime | None = None
 
     @property
     def scope_set(self) -> frozenset[str]:
@@ -208,9 +210,15 @@ class Accounts:
 
     # -- tokens --------------------------------------------------------------
     def create_token(
-        self, address: str, scopes: Iterable[str], name: str = ""
+        self,
+        address: str,
+        scopes: Iterable[str],
+        name: str = "",
+        *,
+        expires_at: datetime | None = None,
     ) -> tuple[str, ApiToken]:
-        """Return ``(secret, record)``. The secret is never stored and cannot be shown again."""
+        """Return ``(secret, record)``. The secret is never stored and cannot be shown again.
+        A token with ``expires_at`` is refused from then on, as if revoked."""
         wanted = sorted(set(scopes))
         unknown = [s for s in wanted if s not in SCOPES]
         if unknown or not wanted:
@@ -228,7 +236,11 @@ class Accounts:
                 raise AccountError(f"{user.address} is not an admin; the admin scope needs one")
             assert user.id is not None
             record = ApiToken(
-                user_id=user.id, name=name, token_hash=hash_token(secret), scopes=" ".join(wanted)
+                user_id=user.id,
+                name=name,
+                token_hash=hash_token(secret),
+                scopes=" ".join(wanted),
+                expires_at=expires_at,
             )
             session.add(record)
             session.commit()
@@ -261,7 +273,7 @@ class Accounts:
             row = session.exec(
                 select(ApiToken, User).join(User).where(ApiToken.token_hash == hash_token(secret))
             ).first()
-            if row is None or row[0].revoked_at is not None:
+            if row is None or row[0].revoked_at is not None or _expired(row[0]):
                 raise AuthFailed("invalid token")
             record, user = row
             record.last_used_at = utcnow()
@@ -279,6 +291,15 @@ class Accounts:
     @staticmethod
     def _find(session: Session, address: str) -> User | None:
         return session.exec(select(User).where(User.address == address)).first()
+
+
+def _expired(record: ApiToken) -> bool:
+    if record.expires_at is None:
+        return False
+    expires = record.expires_at
+    if expires.tzinfo is None:  # SQLite gives back naive datetimes; they were stored in UTC
+        expires = expires.replace(tzinfo=UTC)
+    return expires <= utcnow()
 
 
 def _check_password(password: str) -> None:

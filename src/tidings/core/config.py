@@ -128,6 +128,18 @@ class Log(Section):
     )
 
 
+class Web(Section):
+    """The web app: sign-in sessions."""
+
+    session_hours: int = Field(
+        12,
+        ge=1,
+        le=24 * 30,
+        description="How long a web sign-in lasts. The session's credential towards the "
+        "assistant and the mail API expires with it and is revoked at sign-out.",
+    )
+
+
 class McpServer(Section):
     """One MCP server whose tools the assistant may use."""
 
@@ -343,6 +355,7 @@ class Settings(BaseSettings):
     log: Log = Field(default_factory=Log)
     ai: Ai = Field(default_factory=Ai)
     mail: Mail = Field(default_factory=Mail)
+    web: Web = Field(default_factory=Web)
 
     @field_validator("domain", "hostname")
     @classmethod

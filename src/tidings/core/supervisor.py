@@ -139,6 +139,8 @@ async def _up(
                 raise StartFailed(f"services not ready after {START_TIMEOUT_SECONDS} s")
             starting.result()  # raises StartFailed
             print("tidings is up:", *_endpoint_lines(settings), sep="\n", flush=True)
+            if "web" in names:
+                print(f"open http://{settings.listen.web}/ in a browser and sign in", flush=True)
             if not has_users:
                 print(
                     "no accounts yet; create one with: tidings user add you@"

@@ -1,1 +1,2 @@
-"""The web service: the conversational UI (to come) and the status page of the box."""
+"""The web service: the conversational web app (sign-in, the assistant, devices, admin)
+and the status page of the box."""

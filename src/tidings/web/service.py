@@ -8,4 +8,4 @@ from tidings.web.app import create_app
 
 
 async def main(ctx: ServiceContext) -> None:
-    await serve_app(ctx, create_app(ctx.settings), "web")
+    await serve_app(ctx, create_app(ctx.settings, ctx.accounts), "web")
