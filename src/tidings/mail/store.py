@@ -289,6 +289,15 @@ class MailStore:
         """:meth:`deliver` in a worker thread, for the event loop (fsync blocks)."""
         return await asyncio.to_thread(self.deliver, address, message, folder=folder, flags=flags)
 
+    def deliver_many(self, addresses: list[str], message: bytes) -> None:
+        """Store ``message`` in the INBOX of every address (one index transaction)."""
+        for address in addresses:
+            self.deliver(address, message)
+
+    async def deliver_many_async(self, addresses: list[str], message: bytes) -> None:
+        """:meth:`deliver_many` off the event loop."""
+        await asyncio.to_thread(self.deliver_many, addresses, message)
+
     # -- keeping the index in step ----------------------------------------------
     def addresses(self) -> list[str]:
         """Every address that has a Maildir here."""

@@ -13,7 +13,9 @@ from tidings.core.config import Settings
 from tidings.core.services import ServiceContext
 from tidings.core.tls import server_context
 from tidings.mail.outbound import OutboundQueue
-from tidings.mail.smtp.authresults import configure_resolver
+from tidings.mail.patches import apply_patches
+from tidings.mail.resolver import install_default_resolver
+from tidings.mail.routing import Router
 from tidings.mail.smtp.handler import Handler, Port
 from tidings.mail.smtp.limits import SourceLimits
 from tidings.mail.smtp.protocol import InFlight, TidingsSMTP
@@ -76,7 +78,8 @@ async def main(ctx: ServiceContext) -> None:
     settings = ctx.settings
     logging.getLogger("mail.log").addFilter(_NotOnImplicitTLS())
     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-    configure_resolver(settings.mail.dns_resolver, settings.mail.dns_timeout_seconds)
+    apply_patches("authheaders", "dkimpy")  # sender checks; DKIM-signing relayed mail
+    install_default_resolver(settings)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="smtp-io")
@@ -86,7 +89,7 @@ async def main(ctx: ServiceContext) -> None:
     # A crash between a Maildir write and its index row is repaired before we accept
     # more mail, whether or not the IMAP service restarts too.
     await asyncio.to_thread(store.reconcile)
-    outbox = OutboundQueue(settings)
+    router = Router(ctx.accounts, store, OutboundQueue(settings))
     limits = SourceLimits(
         max_connections=settings.mail.max_connections_per_source,
         connections_per_minute=settings.mail.max_connections_per_minute,
@@ -96,7 +99,7 @@ async def main(ctx: ServiceContext) -> None:
     servers: list[asyncio.Server] = []
     for port in PORTS:
         sock = ctx.listen(port.name)
-        handler = Handler(settings, ctx.accounts, store, limits, port, outbox)
+        handler = Handler(settings, ctx.accounts, router, limits, port)
         implicit = port.name == "submissions"
 
         def factory(handler: Handler = handler, implicit: bool = implicit) -> TidingsSMTP:
