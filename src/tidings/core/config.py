@@ -299,6 +299,14 @@ class Mail(Section):
     command_timeout_seconds: int = Field(
         300, ge=10, description="Idle time after which an SMTP session is closed (RFC 5321: 5 min)."
     )
+    smtp_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Processes of `tidings serve smtp` accepting on the same listeners "
+        "(Python runs one core per process); 0: one per CPU, at most 4. With more than "
+        "one, the per-source limits above count per process.",
+    )
     smarthost: Smarthost = Field(default_factory=Smarthost)
     outbound: Outbound = Field(default_factory=Outbound)
     dkim: Dkim = Field(default_factory=Dkim)

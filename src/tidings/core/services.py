@@ -25,6 +25,7 @@ from tidings.core import sockets
 from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
 from tidings.core.db import Database, migrate
+from tidings.core.workers import fork_workers, stop_workers, worker_count
 
 log = logging.getLogger("tidings.service")
 
@@ -41,6 +42,8 @@ class ServiceSpec:
     entry: str  # "module:function"
     endpoints: tuple[Endpoint, ...]
     description: str
+    #: How many processes serve it (:mod:`tidings.core.workers`); one if None.
+    workers: Callable[[Settings], int] | None = None
 
     def load(self) -> Callable[[ServiceContext], Awaitable[None]]:
         module, _, attr = self.entry.partition(":")
@@ -70,6 +73,7 @@ SERVICES: dict[str, ServiceSpec] = {
                 Endpoint("submissions", "smtp"),
             ),
             "inbound mail (MX) and authenticated submission",
+            workers=lambda settings: worker_count(settings.mail.smtp_workers),
         ),
         ServiceSpec(
             "outbound",
@@ -114,11 +118,14 @@ class ServiceContext:
     db: Database
     accounts: Accounts
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Which of the service's processes this is; 0 does the once-per-service work.
+    worker: int = 0
+    #: Listeners bound before the workers were forked, by endpoint name.
+    listeners: dict[str, socket.socket] = field(default_factory=dict)
     _listening: list[str] = field(default_factory=list)
 
     def listen(self, endpoint: str) -> socket.socket:
-        endpoint_value: str = getattr(self.settings.listen, endpoint)
-        sock = sockets.listen(endpoint, endpoint_value)
+        sock = self.listeners.get(endpoint) or _bind(self.settings, endpoint)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._listening.append(f"{endpoint}={shown}")
@@ -127,7 +134,8 @@ class ServiceContext:
     def ready(self) -> None:
         log.info("%s listening on %s", self.name, ", ".join(self._listening) or "nothing")
         sockets.notify(f"READY=1\nSTATUS={self.name}: {' '.join(self._listening)}")
-        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        if self.worker == 0:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     _heartbeat: asyncio.Task[None] | None = None
 
@@ -145,18 +153,40 @@ class ServiceContext:
 
 
 HEARTBEAT_SECONDS = 10
+#: How long a stopping service waits for its other workers (their own grace is shorter).
+WORKER_STOP_SECONDS = 30.0
 
 
 def heartbeat_path(settings: Settings, name: str) -> Path:
     return settings.data_dir / "run" / f"{name}.alive"
 
 
-async def _run(spec: ServiceSpec, settings: Settings) -> None:
+def _bind(settings: Settings, endpoint: str) -> socket.socket:
+    endpoint_value: str = getattr(settings.listen, endpoint)
+    return sockets.listen(endpoint, endpoint_value)
+
+
+async def _run(
+    spec: ServiceSpec,
+    settings: Settings,
+    *,
+    worker: int = 0,
+    listeners: dict[str, socket.socket] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
     db = Database(settings)
-    ctx = ServiceContext(spec.name, settings, db, Accounts(db))
+    ctx = ServiceContext(
+        spec.name, settings, db, Accounts(db), worker=worker, listeners=listeners or {}
+    )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        ctx.stopping.set()
+        if on_stop is not None:
+            on_stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, ctx.stopping.set)
+        loop.add_signal_handler(sig, stop)
     try:
         await spec.load()(ctx)
     finally:
@@ -173,4 +203,24 @@ def serve(name: str, settings: Settings) -> None:
     """Run one service in the foreground until SIGTERM/SIGINT."""
     spec = SERVICES[name]
     migrate(settings)
-    asyncio.run(_run(spec, settings))
+    count = spec.workers(settings) if spec.workers else 1
+    if count <= 1:
+        asyncio.run(_run(spec, settings))
+        return
+    spec.load()  # imported before the fork: the workers share these pages
+    listeners = {e.name: _bind(settings, e.name) for e in spec.endpoints}
+
+    def run_worker(index: int) -> None:
+        asyncio.run(_run(spec, settings, worker=index, listeners=listeners))
+
+    children = fork_workers(count, run_worker)
+
+    def relay() -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    try:
+        asyncio.run(_run(spec, settings, listeners=listeners, on_stop=relay))
+    finally:
+        stop_workers(children, WORKER_STOP_SECONDS)

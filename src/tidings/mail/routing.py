@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tidings.core.accounts import AccountError, Accounts, normalise_address
+from tidings.mail.delivery import GroupCommit
 from tidings.mail.store import MailStore
 
 
@@ -66,6 +67,7 @@ class Router:
         self.accounts = accounts
         self.store = store
         self.outbox = outbox
+        self.local = GroupCommit(store)
         self.domains = frozenset(d.lower() for d in accounts.domains)
         # The queue's SQLite connection is used from one thread at a time.
         self._outbox_lock = asyncio.Lock()
@@ -113,7 +115,7 @@ class Router:
             )
         if route.local:
             final = return_path(mail_from) + message
-            await self.store.deliver_many_async(list(route.local), final)
+            await self.local.deliver(list(route.local), final)
         if route.remote:
             assert self.outbox is not None
             async with self._outbox_lock:

@@ -1,5 +1,7 @@
 """``tidings serve smtp``: the MX (``smtp``) and submission (``submission``,
-``submissions``) listeners, all in one process sharing the per-source limits."""
+``submissions``) listeners. ``mail.smtp_workers`` processes accept on the same
+sockets (:mod:`tidings.core.workers`), one by default; each keeps its own per-source
+limits."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tidings.mail.outbound import OutboundQueue
 from tidings.mail.patches import apply_patches
 from tidings.mail.resolver import install_default_resolver
 from tidings.mail.routing import Router
+from tidings.mail.smtp import authresults
 from tidings.mail.smtp.handler import Handler, Port
 from tidings.mail.smtp.limits import SourceLimits
 from tidings.mail.smtp.protocol import InFlight, TidingsSMTP
@@ -80,15 +83,18 @@ async def main(ctx: ServiceContext) -> None:
     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
     apply_patches("authheaders", "dkimpy")  # sender checks; DKIM-signing relayed mail
     install_default_resolver(settings)
+    await asyncio.to_thread(authresults.prepare)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="smtp-io")
     )
     tls = server_context(settings)
     store = MailStore(settings)
-    # A crash between a Maildir write and its index row is repaired before we accept
-    # more mail, whether or not the IMAP service restarts too.
-    await asyncio.to_thread(store.reconcile)
+    # A crash between a Maildir write and its index row is repaired at start, whether
+    # or not the IMAP service restarts too (by one worker: it is once per service, and
+    # safe beside deliveries — index rows are unique per Maildir file).
+    if ctx.worker == 0:
+        await asyncio.to_thread(store.reconcile)
     router = Router(ctx.accounts, store, OutboundQueue(settings))
     limits = SourceLimits(
         max_connections=settings.mail.max_connections_per_source,
@@ -115,5 +121,6 @@ async def main(ctx: ServiceContext) -> None:
             await inflight.wait_idle()
     except TimeoutError:
         log.warning("stopping with %d message(s) still being received", inflight.count)
+    await router.local.drain()  # index rows of what was stored, before the process ends
     for server in servers:
         await server.wait_closed()
