@@ -19,12 +19,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # imported where used: `tidings up` itself never needs the database
+    from tidings.core.accounts import Accounts
+    from tidings.core.db import Database
 
 from tidings.core import sockets
-from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
-from tidings.core.db import Database, migrate
 from tidings.core.workers import fork_workers, stop_workers, worker_count
 
 log = logging.getLogger("tidings.service")
@@ -44,6 +46,9 @@ class ServiceSpec:
     description: str
     #: How many processes serve it (:mod:`tidings.core.workers`); one if None.
     workers: Callable[[Settings], int] | None = None
+    #: Never shares its process with other services under ``tidings up`` (the
+    #: assistant: its model's memory and CPU threads stay apart).
+    own_process: bool = False
 
     def load(self) -> Callable[[ServiceContext], Awaitable[None]]:
         module, _, attr = self.entry.partition(":")
@@ -92,6 +97,7 @@ SERVICES: dict[str, ServiceSpec] = {
             "tidings.ai.service:main",
             (Endpoint("ai", "http"),),
             "the assistant: local model, MCP tools, conversations (WebSocket and SSE)",
+            own_process=True,
         ),
         ServiceSpec(
             "imap",
@@ -122,6 +128,8 @@ class ServiceContext:
     worker: int = 0
     #: Listeners bound before the workers were forked, by endpoint name.
     listeners: dict[str, socket.socket] = field(default_factory=dict)
+    #: Services sharing this process report ready together (:func:`serve_together`).
+    together: Together | None = None
     _listening: list[str] = field(default_factory=list)
 
     def listen(self, endpoint: str) -> socket.socket:
@@ -133,7 +141,11 @@ class ServiceContext:
 
     def ready(self) -> None:
         log.info("%s listening on %s", self.name, ", ".join(self._listening) or "nothing")
-        sockets.notify(f"READY=1\nSTATUS={self.name}: {' '.join(self._listening)}")
+        status = f"{self.name}: {' '.join(self._listening)}"
+        if self.together is not None:
+            self.together.ready(status)
+        else:
+            sockets.notify(f"READY=1\nSTATUS={status}")
         if self.worker == 0:
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
@@ -150,6 +162,23 @@ class ServiceContext:
                 await asyncio.sleep(HEARTBEAT_SECONDS)
         finally:
             path.unlink(missing_ok=True)
+
+
+#: ``STATUS=`` of a process whose service (named after it) could not run.
+FAILED_PREFIX = "failed: "
+
+
+class Together:
+    """Readiness of services sharing one process: one ``READY=1`` once all are ready."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.statuses: list[str] = []
+
+    def ready(self, status: str) -> None:
+        self.statuses.append(status)
+        if len(self.statuses) == self.count:
+            sockets.notify(f"READY=1\nSTATUS={'; '.join(self.statuses)}")
 
 
 HEARTBEAT_SECONDS = 10
@@ -174,6 +203,9 @@ async def _run(
     listeners: dict[str, socket.socket] | None = None,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
+    from tidings.core.accounts import Accounts
+    from tidings.core.db import Database
+
     db = Database(settings)
     ctx = ServiceContext(
         spec.name, settings, db, Accounts(db), worker=worker, listeners=listeners or {}
@@ -190,17 +222,80 @@ async def _run(
     try:
         await spec.load()(ctx)
     finally:
-        if ctx._heartbeat is not None:
-            ctx._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ctx._heartbeat
+        await _end_heartbeat(ctx)
         sockets.notify("STOPPING=1")
         db.close()
         log.info("%s stopped", spec.name)
 
 
+async def _end_heartbeat(ctx: ServiceContext) -> None:
+    if ctx._heartbeat is not None:
+        ctx._heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx._heartbeat
+
+
+async def _main(spec: ServiceSpec, ctx: ServiceContext) -> None:
+    await spec.load()(ctx)
+
+
+async def _run_together(specs: list[ServiceSpec], settings: Settings) -> None:
+    from tidings.core.accounts import Accounts
+    from tidings.core.db import Database
+
+    db = Database(settings)
+    accounts = Accounts(db)
+    together = Together(len(specs))
+    contexts = [
+        ServiceContext(spec.name, settings, db, accounts, together=together) for spec in specs
+    ]
+
+    def stop() -> None:
+        for ctx in contexts:
+            ctx.stopping.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    tasks = [
+        asyncio.create_task(_main(spec, ctx), name=spec.name)
+        for spec, ctx in zip(specs, contexts, strict=True)
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [task for task in done if task.exception() is not None]
+        if failed:  # one service cannot run: the others stop too, and we say which
+            sockets.notify(f"STATUS={FAILED_PREFIX}{failed[0].get_name()}")
+            stop()
+            await asyncio.wait(tasks)
+            error = failed[0].exception()
+            assert error is not None
+            raise error
+    finally:
+        for ctx in contexts:
+            await _end_heartbeat(ctx)
+        sockets.notify("STOPPING=1")
+        db.close()
+        log.info("%s stopped", ", ".join(spec.name for spec in specs))
+
+
+def serve_together(names: list[str], settings: Settings) -> None:
+    """Run several services in one process (one event loop, one database engine),
+    each exactly as ``tidings serve NAME`` runs it alone but with one worker: how
+    ``tidings up`` saves the memory of a Python process per service."""
+    from tidings.core.db import migrate
+
+    if len(names) == 1:
+        serve(names[0], settings)
+        return
+    migrate(settings)
+    asyncio.run(_run_together([SERVICES[name] for name in names], settings))
+
+
 def serve(name: str, settings: Settings) -> None:
     """Run one service in the foreground until SIGTERM/SIGINT."""
+    from tidings.core.db import migrate
+
     spec = SERVICES[name]
     migrate(settings)
     count = spec.workers(settings) if spec.workers else 1
