@@ -82,3 +82,12 @@ def test_remote_mail_without_a_queue_is_refused_before_anything_is_stored(
     with pytest.raises(RoutingError, match="not enabled"):
         asyncio.run(router.dispatch("alice@example.test", route, MESSAGE))
     assert router.store.addresses() == []  # no mailbox was even created
+
+
+def test_an_account_is_found_at_once_and_remembered(router: Router, accounts: Accounts) -> None:
+    assert router.destination("carol@example.test") is Destination.NO_SUCH_USER
+    assert not router.known_locally("carol@example.test")
+    accounts.add_user("carol@example.test", "carol-password")
+    assert router.destination("Carol@example.test") is Destination.LOCAL  # not cached as absent
+    assert router.known_locally("carol@example.test")  # the SMTP loop may now skip the query
+    assert not router.known_locally("carol@remote.example")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,6 +26,10 @@ from typing import Protocol
 from tidings.core.accounts import AccountError, Accounts, normalise_address
 from tidings.mail.delivery import GroupCommit
 from tidings.mail.store import MailStore
+
+#: How long an account known to exist is not asked for again, and how many are kept.
+KNOWN_SECONDS = 30.0
+KNOWN_MAX = 10_000
 
 
 class Outbox(Protocol):
@@ -68,6 +73,7 @@ class Router:
         self.store = store
         self.outbox = outbox
         self.local = GroupCommit(store)
+        self._exists: dict[str, float] = {}  # account -> remembered until (monotonic)
         self.domains = frozenset(d.lower() for d in accounts.domains)
         # The queue's SQLite connection is used from one thread at a time.
         self._outbox_lock = asyncio.Lock()
@@ -85,9 +91,33 @@ class Router:
             account = normalise_address(address)
         except AccountError:
             return Destination.NO_SUCH_USER
-        if self.accounts.get_user(account) is None:
+        if not self._known(account):
             return Destination.NO_SUCH_USER
         return Destination.LOCAL
+
+    def _known(self, account: str) -> bool:
+        """Whether the account exists; a yes is remembered for :data:`KNOWN_SECONDS`
+        (every message to a busy mailbox asked the database; a deleted account may
+        still receive for that long, a new one is found at once)."""
+        now = time.monotonic()
+        if self._exists.get(account, 0.0) > now:
+            return True
+        if self.accounts.get_user(account) is None:
+            self._exists.pop(account, None)
+            return False
+        if len(self._exists) >= KNOWN_MAX:
+            self._exists.clear()
+        self._exists[account] = now + KNOWN_SECONDS
+        return True
+
+    def known_locally(self, address: str) -> bool:
+        """:meth:`destination` is LOCAL from what is remembered, without the database
+        (so the event loop may ask; otherwise ask :meth:`destination` in a thread)."""
+        try:
+            account = normalise_address(address)
+        except AccountError:
+            return False
+        return self.is_local(address) and self._exists.get(account, 0.0) > time.monotonic()
 
     def route(self, recipients: Iterable[str]) -> Route:
         """All of a message's recipients at once; :class:`RoutingError` for the first

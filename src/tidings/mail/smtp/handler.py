@@ -139,7 +139,10 @@ class Handler(PasswordAuth):
             if self.port.submission:
                 return NOT_YET.format(address=address)
             return RELAY_DENIED.format(address=address)
-        where = await asyncio.to_thread(self.router.destination, address)
+        if self.router.known_locally(address):
+            where = Destination.LOCAL  # no thread and no query for a mailbox just seen
+        else:
+            where = await asyncio.to_thread(self.router.destination, address)
         recipient = normalised(address)
         if where is not Destination.LOCAL or recipient is None:
             return f"550 5.1.1 <{address}>: Recipient address rejected: no such user here"
