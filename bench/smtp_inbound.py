@@ -1,7 +1,7 @@
 """Inbound SMTP throughput: tidings vs Postfix, both delivering to a Maildir.
 
     .venv/bin/python bench/smtp_inbound.py [--messages 2000] [--sessions 20] [--size 10240]
-                                           [--workers 1]
+                                           [--workers 0]
 
 Runs as root on a Debian machine with Postfix installed (not running). For each
 server, Postfix's own load generator ``smtp-source`` sends MESSAGES messages of SIZE
@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=10240, help="payload bytes per message")
     parser.add_argument(
-        "--workers", type=int, default=1, help="mail.smtp_workers of tidings (default 1)"
+        "--workers", type=int, default=0, help="mail.smtp_workers (default 0: one per CPU, <= 2)"
     )
     parser.add_argument("--skip-postfix", action="store_true")
     args = parser.parse_args()
@@ -286,7 +286,7 @@ def main() -> None:
 
     print(
         f"\n{args.messages} messages x {args.size} B, {args.sessions} parallel sessions, "
-        f"tidings with {args.workers} worker process(es)\n"
+        f"tidings with smtp_workers = {args.workers}\n"
     )
     print("| server | seconds | messages/s | stored | RSS idle MiB | RSS peak MiB |")
     print("|---|---|---|---|---|---|")

@@ -3,42 +3,20 @@ listeners, stopped (or killed) as one."""
 
 from __future__ import annotations
 
-import os
-import select
 import smtplib
 import time
 from pathlib import Path
 
-from tests.smtp_support import SmtpBox, dns_server, message, smtp_box
+from tests.smtp_support import (
+    SmtpBox,
+    dns_server,
+    exits_within,
+    message,
+    smtp_box,
+    workers_of,
+)
 
 SENDER, RECIPIENT = "load@elsewhere.test", "alice@example.test"
-
-
-def workers_of(parent: int) -> list[int]:
-    """The processes whose parent is ``parent`` (the forked workers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found
-
-
-def exits_within(pid: int, timeout: float) -> bool:
-    """Whether ``pid`` (not our child) is gone within ``timeout``: a pidfd becomes
-    readable when the process exits."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], timeout)[0])
-    finally:
-        os.close(fd)
 
 
 def start_with_workers(box: SmtpBox) -> list[int]:

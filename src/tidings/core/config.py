@@ -300,12 +300,12 @@ class Mail(Section):
         300, ge=10, description="Idle time after which an SMTP session is closed (RFC 5321: 5 min)."
     )
     smtp_workers: int = Field(
-        1,
+        0,
         ge=0,
         le=64,
         description="Processes of `tidings serve smtp` accepting on the same listeners "
-        "(Python runs one core per process); 0: one per CPU, at most 4. With more than "
-        "one, the per-source limits above count per process.",
+        "(Python runs one core per process; the per-source limits count for all of them "
+        "together); 0: one per CPU, at most 2. `tidings up` runs smtp in one process.",
     )
     smarthost: Smarthost = Field(default_factory=Smarthost)
     outbound: Outbound = Field(default_factory=Outbound)

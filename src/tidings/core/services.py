@@ -130,6 +130,10 @@ class ServiceContext:
     listeners: dict[str, socket.socket] = field(default_factory=dict)
     #: Services sharing this process report ready together (:func:`serve_together`).
     together: Together | None = None
+    #: With several workers: worker 0's stream socket to each other worker, and in
+    #: another worker its socket to worker 0 (for state kept once, like SMTP limits).
+    followers: list[socket.socket] = field(default_factory=list)
+    leader: socket.socket | None = None
     _listening: list[str] = field(default_factory=list)
 
     def listen(self, endpoint: str) -> socket.socket:
@@ -202,13 +206,22 @@ async def _run(
     worker: int = 0,
     listeners: dict[str, socket.socket] | None = None,
     on_stop: Callable[[], None] | None = None,
+    followers: list[socket.socket] | None = None,
+    leader: socket.socket | None = None,
 ) -> None:
     from tidings.core.accounts import Accounts
     from tidings.core.db import Database
 
     db = Database(settings)
     ctx = ServiceContext(
-        spec.name, settings, db, Accounts(db), worker=worker, listeners=listeners or {}
+        spec.name,
+        settings,
+        db,
+        Accounts(db),
+        worker=worker,
+        listeners=listeners or {},
+        followers=followers or [],
+        leader=leader,
     )
     loop = asyncio.get_running_loop()
 
@@ -304,9 +317,13 @@ def serve(name: str, settings: Settings) -> None:
         return
     spec.load()  # imported before the fork: the workers share these pages
     listeners = {e.name: _bind(settings, e.name) for e in spec.endpoints}
+    pairs = [socket.socketpair() for _ in range(count - 1)]
 
     def run_worker(index: int) -> None:
-        asyncio.run(_run(spec, settings, worker=index, listeners=listeners))
+        leader = pairs[index - 1][1]
+        for pair in pairs:
+            pair[0].close()
+        asyncio.run(_run(spec, settings, worker=index, listeners=listeners, leader=leader))
 
     children = fork_workers(count, run_worker)
 
@@ -315,7 +332,10 @@ def serve(name: str, settings: Settings) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    for pair in pairs:
+        pair[1].close()
+    followers = [pair[0] for pair in pairs]
     try:
-        asyncio.run(_run(spec, settings, listeners=listeners, on_stop=relay))
+        asyncio.run(_run(spec, settings, listeners=listeners, on_stop=relay, followers=followers))
     finally:
         stop_workers(children, WORKER_STOP_SECONDS)

@@ -98,7 +98,7 @@ def _wait(pid: int, timeout: float) -> bool:
 
 
 #: ``0`` workers in the configuration means one per CPU, up to this many.
-AUTO_MAX = 4
+AUTO_MAX = 2
 
 
 def worker_count(configured: int) -> int:

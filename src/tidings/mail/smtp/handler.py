@@ -31,7 +31,7 @@ from tidings.mail.smtp.addresses import address_encoding_problem, is_mailbox, no
 from tidings.mail.smtp.auth import PasswordAuth
 from tidings.mail.smtp.authresults import authentication_results, strip_forged
 from tidings.mail.smtp.content import content_problem, from_header_problem
-from tidings.mail.smtp.limits import SourceLimits
+from tidings.mail.smtp.limits import Limits
 
 log = logging.getLogger("tidings.smtp")
 
@@ -55,7 +55,7 @@ class Handler(PasswordAuth):
         settings: Settings,
         accounts: Accounts,
         router: Router,
-        limits: SourceLimits,
+        limits: Limits,
         port: Port,
     ) -> None:
         self.settings = settings
@@ -108,7 +108,7 @@ class Handler(PasswordAuth):
                 return f"553 5.7.1 Sender address <{address}> is not yours (logged in as {user})"
         else:
             ip = _peer_ip(session)
-            if not self.limits.allow_message(ip):
+            if not await self.limits.message(ip):
                 return f"450 4.7.1 Too much mail from {ip}, slow down and try again later"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)

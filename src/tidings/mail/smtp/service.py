@@ -1,7 +1,6 @@
 """``tidings serve smtp``: the MX (``smtp``) and submission (``submission``,
 ``submissions``) listeners. ``mail.smtp_workers`` processes accept on the same
-sockets (:mod:`tidings.core.workers`), one by default; each keeps its own per-source
-limits."""
+sockets (:mod:`tidings.core.workers`); worker 0 keeps the per-source limits for all."""
 
 from __future__ import annotations
 
@@ -20,7 +19,13 @@ from tidings.mail.resolver import install_default_resolver
 from tidings.mail.routing import Router
 from tidings.mail.smtp import authresults
 from tidings.mail.smtp.handler import Handler, Port
-from tidings.mail.smtp.limits import SourceLimits
+from tidings.mail.smtp.limits import (
+    Limits,
+    LimitsClient,
+    LocalLimits,
+    SourceLimits,
+    serve_limits,
+)
 from tidings.mail.smtp.protocol import InFlight, TidingsSMTP
 from tidings.mail.store import MailStore
 
@@ -50,7 +55,7 @@ class _NotOnImplicitTLS(logging.Filter):
 def protocol_factory(
     settings: Settings,
     handler: Handler,
-    limits: SourceLimits,
+    limits: Limits,
     inflight: InFlight,
     tls: ssl.SSLContext,
     *,
@@ -96,11 +101,21 @@ async def main(ctx: ServiceContext) -> None:
     if ctx.worker == 0:
         await asyncio.to_thread(store.reconcile)
     router = Router(ctx.accounts, store, OutboundQueue(settings))
-    limits = SourceLimits(
-        max_connections=settings.mail.max_connections_per_source,
-        connections_per_minute=settings.mail.max_connections_per_minute,
-        messages_per_minute=settings.mail.max_messages_per_minute,
-    )
+    limits: Limits
+    if ctx.leader is not None:  # another worker: worker 0 keeps the counts for all
+        limits = LimitsClient(*await asyncio.open_connection(sock=ctx.leader))
+        keepers: list[asyncio.Task[None]] = []
+    else:
+        counts = SourceLimits(
+            max_connections=settings.mail.max_connections_per_source,
+            connections_per_minute=settings.mail.max_connections_per_minute,
+            messages_per_minute=settings.mail.max_messages_per_minute,
+        )
+        limits = LocalLimits(counts)
+        keepers = [
+            asyncio.create_task(serve_limits(counts, *await asyncio.open_connection(sock=peer)))
+            for peer in ctx.followers
+        ]
     inflight = InFlight()
     servers: list[asyncio.Server] = []
     for port in PORTS:
@@ -122,5 +137,7 @@ async def main(ctx: ServiceContext) -> None:
     except TimeoutError:
         log.warning("stopping with %d message(s) still being received", inflight.count)
     await router.local.drain()  # index rows of what was stored, before the process ends
+    for keeper in keepers:
+        keeper.cancel()
     for server in servers:
         await server.wait_closed()
