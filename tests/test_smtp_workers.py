@@ -51,8 +51,6 @@ def test_workers_share_listeners_and_stop_and_die_with_the_service(tmp_path: Pat
         send(box, ["second"])
         box.kill()  # SIGKILL of the service leaves no worker holding its ports
         assert all(exits_within(pid, 30) for pid in workers)
-
-        box.start()
-        send(box, ["third"])
+        # (tests/test_smtp_crash.py starts it again on the same ports after a SIGKILL)
         subjects = sorted(str(m["Subject"]) for m in box.parsed(RECIPIENT))
-        assert subjects == sorted([f"first {n}" for n in range(6)] + ["second", "third"])
+        assert subjects == sorted([f"first {n}" for n in range(6)] + ["second"])
