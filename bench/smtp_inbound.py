@@ -1,6 +1,7 @@
 """Inbound SMTP throughput: tidings vs Postfix, both delivering to a Maildir.
 
     .venv/bin/python bench/smtp_inbound.py [--messages 2000] [--sessions 20] [--size 10240]
+                                           [--workers 0]
 
 Runs as root on a Debian machine with Postfix installed (not running). For each
 server, Postfix's own load generator ``smtp-source`` sends MESSAGES messages of SIZE
@@ -92,10 +93,28 @@ def wait_for_files(directory: Path, expected: int, timeout: float = TIMEOUT) -> 
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """RSS of ``pid`` and of its worker processes (its children)."""
+    total = 0
+    for each in [pid, *workers_of(pid)]:
+        try:
+            lines = Path(f"/proc/{each}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += next((int(x.split()[1]) for x in lines if x.startswith("VmRSS:")), 0)
+    return total
+
+
+def workers_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
 
 
 class PeakRSS(threading.Thread):
@@ -149,6 +168,7 @@ def bench_tidings(work: Path, dns_port: int, args: argparse.Namespace) -> dict[s
         "TIDINGS_MAIL__MAX_CONNECTIONS_PER_MINUTE": "1000000",
         "TIDINGS_MAIL__MAX_MESSAGES_PER_MINUTE": "1000000",
         "TIDINGS_LOG__LEVEL": "warning",
+        "TIDINGS_MAIL__SMTP_WORKERS": str(args.workers),
     }
     tidings = [sys.executable, "-m", "tidings"]
     subprocess.run(
@@ -242,6 +262,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=10240, help="payload bytes per message")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="mail.smtp_workers (default 0: one per CPU, <= 2)"
+    )
     parser.add_argument("--skip-postfix", action="store_true")
     args = parser.parse_args()
     for tool in ("smtp-source", "postfix", "postconf"):
@@ -261,7 +284,10 @@ def main() -> None:
         dns.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{args.messages} messages x {args.size} B, {args.sessions} parallel sessions\n")
+    print(
+        f"\n{args.messages} messages x {args.size} B, {args.sessions} parallel sessions, "
+        f"tidings with smtp_workers = {args.workers}\n"
+    )
     print("| server | seconds | messages/s | stored | RSS idle MiB | RSS peak MiB |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():

@@ -35,6 +35,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tidings.core.config import load_settings
 from tidings.mail.outbound import OutboundQueue
+from tidings.mail.patches import apply_patches
 
 SINK_IP = "127.0.0.2"
 TIMEOUT = 300.0
@@ -121,6 +122,7 @@ def bench_tidings(workdir: Path, n: int, size: int, connections: int) -> tuple[f
         f"max_per_domain = {connections}\n"
     )
     settings = load_settings(config)
+    apply_patches("dkimpy")  # as `tidings serve smtp` and `mail-api` do before enqueueing
     queue = OutboundQueue(settings)
     queue.signer  # noqa: B018 - make the DKIM keys before the clock starts
     messages = [message(i, size) for i in range(n)]

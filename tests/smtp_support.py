@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import os
+import select
 import signal
 import smtplib
 import socket
@@ -113,9 +114,13 @@ class SmtpBox:
         self.served.wait_for("smtp listening on")
 
     def kill(self) -> None:
+        """SIGKILL the service, and wait until its workers (if any) died with it."""
         assert self.served is not None
+        workers = workers_of(self.served.process.pid)
         self.served.process.send_signal(signal.SIGKILL)
         self.served.process.wait()
+        for pid in workers:
+            assert exits_within(pid, 30), f"worker {pid} outlived the service"
         self.served.log.close()
         self.served = None
 
@@ -160,6 +165,33 @@ class SmtpBox:
     def all_files(self) -> list[Path]:
         mail = self.data_dir / "mail"
         return [p for p in mail.rglob("*") if p.is_file() and p.name != "maildirfolder"]
+
+
+def workers_of(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (the service's forked workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def exits_within(pid: int, timeout: float) -> bool:
+    """Whether ``pid`` (not our child) is gone within ``timeout``: a pidfd becomes
+    readable when the process exits."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
 
 
 def make_box(root: Path, dns: DNS | None = None, **env_overrides: str) -> SmtpBox:

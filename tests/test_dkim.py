@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import stat
-from types import SimpleNamespace
 
 import dkim
 import dns.resolver
-import pytest
 
 from tests.outbound_support import DnsServer, opendkim_verify
 from tidings.core.config import Settings
@@ -99,21 +97,3 @@ def test_opendkim_testmsg_rejects_a_tampered_message(
     result = opendkim_verify(dns_server.zone, signed)
     assert result.returncode != 0
     assert "verif" in result.stderr.lower() or "bad" in result.stderr.lower(), result.stderr
-
-
-def test_openssl_rsa_signature_is_byte_identical_to_dkimpys_own(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import dkim.crypto
-
-    from tidings.mail import dkim as tidings_dkim
-
-    keys = ensure_keys(settings)
-    assert dkim.RSASSA_PKCS1_v1_5_sign is tidings_dkim._openssl_rsa_sign
-    monkeypatch.setattr(dkim, "time", SimpleNamespace(time=lambda: 1800000000.0))
-    message = MESSAGE.replace(b"\n", b"\r\n")
-    fast = dkim.sign(message, b"s", b"example.test", keys.rsa_private_pem)
-    monkeypatch.setattr(dkim, "RSASSA_PKCS1_v1_5_sign", dkim.crypto.RSASSA_PKCS1_v1_5_sign)
-    slow = dkim.sign(message, b"s", b"example.test", keys.rsa_private_pem)
-    assert b"t=1800000000" in fast
-    assert fast == slow

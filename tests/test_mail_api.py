@@ -315,21 +315,52 @@ def test_unknown_fields_are_refused(api: dict[str, object]) -> None:
 def test_reply_and_forward_keep_the_thread(api: dict[str, object]) -> None:
     store_of(api).deliver(
         "alice@example.test",
-        make_mail("Invoice", sender="Bob <bob@example.test>", body="Can you pay it?"),
+        make_mail(
+            "Invoice",
+            sender="Bob <bob@example.test>",
+            to="alice@example.test, Carol <carol@remote.example>",
+            body="Can you pay it?",
+        ),
     )
     alice = client(api, "alice")
     (original,) = alice.get("/v1/messages").json()["messages"]
+
+    # The preview is the plan the reply is built from: what MCP shows before sending.
+    preview = alice.get(f"/v1/messages/{original['id']}/reply/preview")
+    assert preview.status_code == 200, preview.text
+    plan = preview.json()
+    assert plan["to"] == ["Bob <bob@example.test>"] and plan["cc"] == []
+    assert plan["subject"] == "Re: Invoice"
+    assert plan["in_reply_to"] == f"<{original['message_id']}>"
+    assert plan["references"] == [plan["in_reply_to"]]
+    assert "\n> Can you pay it?" in plan["quoted"]
+    everyone = alice.get(
+        f"/v1/messages/{original['id']}/reply/preview", params={"reply_all": "true", "quote": "0"}
+    ).json()
+    assert everyone["cc"] == ["Carol <carol@remote.example>"]  # not Alice herself
+    assert everyone["quoted"] == ""
+    not_hers = client(api, "bob").get(f"/v1/messages/{original['id']}/reply/preview")
+    assert not_hers.status_code == 404
+
     replied = alice.post(f"/v1/messages/{original['id']}/reply", json={"text": "I agree."})
     assert replied.status_code == 201, replied.text
 
     bob = client(api, "bob")
     (answer,) = bob.get("/v1/messages").json()["messages"]
-    assert answer["subject"] == "Re: Invoice"
+    assert answer["subject"] == plan["subject"]
     assert answer["in_reply_to"] == original["message_id"]
     assert original["message_id"] in answer["references"]
-    assert "> Can you pay it?" in bob.get(f"/v1/messages/{answer['id']}").json()["text"]
+    assert (
+        bob.get(f"/v1/messages/{answer['id']}")
+        .json()["text"]
+        .startswith("I agree." + plan["quoted"].rstrip("\n"))
+    )
+    raw = bob.get(f"/v1/messages/{answer['id']}/raw").content
+    assert raw.startswith(b"Return-Path: <alice@example.test>\r\n")  # final delivery adds it
     assert "\\Answered" in alice.get(f"/v1/messages/{original['id']}").json()["flags"]
 
+    forward_plan = alice.get(f"/v1/messages/{original['id']}/forward/preview").json()
+    assert forward_plan == {"subject": "Fwd: Invoice", "attachment_filename": "forwarded.eml"}
     forwarded = alice.post(
         f"/v1/messages/{original['id']}/forward", json={"to": ["bob@example.test"], "text": "FYI"}
     )

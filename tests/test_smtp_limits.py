@@ -9,11 +9,15 @@ from tidings.mail.smtp.limits import SourceLimits, source_key
 
 
 def test_connection_and_message_limits_per_source(tmp_path: Path) -> None:
+    """With two workers each connection may land on either: the counts are worker 0's
+    for both, so the limits are those of one process (which SourceLimits' own tests
+    below check without the service)."""
     with (
         dns_server() as dns,
         smtp_box(
             tmp_path,
             dns,
+            TIDINGS_MAIL__SMTP_WORKERS="2",
             TIDINGS_MAIL__MAX_CONNECTIONS_PER_SOURCE="2",
             TIDINGS_MAIL__MAX_CONNECTIONS_PER_MINUTE="5",
             TIDINGS_MAIL__MAX_MESSAGES_PER_MINUTE="3",

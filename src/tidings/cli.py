@@ -401,15 +401,16 @@ def _service_names() -> list[str]:
 
 
 @cli.command("serve")
-@click.argument("name", type=click.Choice(_service_names()))
+@click.argument("names", nargs=-1, required=True, type=click.Choice(_service_names()))
 @pass_state
-def serve_cmd(state: State, name: str) -> None:
-    """Run one service in the foreground (what the systemd units call)."""
-    from tidings.core.services import serve
+def serve_cmd(state: State, names: tuple[str, ...]) -> None:
+    """Run one service in the foreground (what the systemd units call); several
+    names run those services in one process (what `tidings up` does)."""
+    from tidings.core.services import serve_together
     from tidings.core.sockets import ListenError
 
     try:
-        serve(name, state.settings)
+        serve_together(list(dict.fromkeys(names)), state.settings)
     except ListenError as exc:
         raise click.ClickException(str(exc)) from exc
 

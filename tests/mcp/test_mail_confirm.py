@@ -130,7 +130,8 @@ async def test_reply_answers_the_latest_message_in_its_thread(mcp_box: McpBox) -
         assert "no message from zoe@remote.example" in error_text(nobody)
     assert mcp_box.subjects("bob") == [] and mcp_box.subjects("alice", "Sent") == []
     question = declined.messages[0]
-    assert 'Subject · Objet : "Plans v2"' in question
+    assert 'Subject · Objet : "Plans v2"' in question  # the message answered
+    assert 'Subject · Objet : "Re: Plans v2"' in question  # the reply, as the API plans it
     assert f'To · À : "Bob Durand" <{BOB}>' in question
     assert "Envoyer cette réponse ?" in declined.messages[0]
 

@@ -311,6 +311,14 @@ class Mail(Section):
     command_timeout_seconds: int = Field(
         300, ge=10, description="Idle time after which an SMTP session is closed (RFC 5321: 5 min)."
     )
+    smtp_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Processes of `tidings serve smtp` accepting on the same listeners "
+        "(Python runs one core per process; the per-source limits count for all of them "
+        "together); 0: one per CPU, at most 2. `tidings up` runs smtp in one process.",
+    )
     smarthost: Smarthost = Field(default_factory=Smarthost)
     outbound: Outbound = Field(default_factory=Outbound)
     dkim: Dkim = Field(default_factory=Dkim)

@@ -1,9 +1,10 @@
 """``tidings up``: every implemented service as a child process, one config.
 
-Children are started as ``tidings serve NAME`` — the very command the systemd units
-run — and report readiness through ``sd_notify`` on a socket we own, exactly as they
-would to systemd. We print one ``ready`` line when all have, and stop them all on
-Ctrl-C/SIGTERM. If one fails to start (port taken, bad config), we stop the others
+Children are started as ``tidings serve NAME...`` — the command the systemd units run
+(one name each there; here the services that can share a process share one, see
+:func:`process_groups`) — and report readiness through ``sd_notify`` on a socket we
+own, exactly as they would to systemd. We print one ``ready`` line when all have, and
+stop them all on Ctrl-C/SIGTERM. If one fails to start (port taken, bad config), we stop the others
 and exit non-zero with its reason.
 """
 
@@ -11,21 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import signal
 import socket
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
-from tidings.core.db import Database, migrate
-from tidings.core.services import SERVICES
-from tidings.core.tls import ensure_tls
+from tidings.core.services import FAILED_PREFIX, SERVICES
 
 STOP_GRACE_SECONDS = 10
 START_TIMEOUT_SECONDS = 120
@@ -42,6 +42,17 @@ class Child:
     notify: socket.socket
     status: str = ""
 
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith(FAILED_PREFIX)
+
+
+def _read_status(child: Child, datagram: bytes) -> bool:
+    """Note the child's ``STATUS=``; whether it said ``READY=1``."""
+    fields = dict(line.split("=", 1) for line in datagram.decode().splitlines() if "=" in line)
+    child.status = fields.get("STATUS", child.status)
+    return fields.get("READY") == "1"
+
 
 async def _wait_ready(child: Child) -> None:
     """Until the child says READY=1; StartFailed if it exits first."""
@@ -52,18 +63,16 @@ async def _wait_ready(child: Child) -> None:
             message = asyncio.ensure_future(loop.sock_recv(child.notify, 4096))
             done, _ = await asyncio.wait({message, exited}, return_when=asyncio.FIRST_COMPLETED)
             if message in done:
-                fields = dict(
-                    line.split("=", 1)
-                    for line in message.result().decode().splitlines()
-                    if "=" in line
-                )
-                child.status = fields.get("STATUS", child.status)
-                if fields.get("READY") == "1":
+                if _read_status(child, message.result()):
                     return
                 continue
             message.cancel()
+            with contextlib.suppress(BlockingIOError):  # what it said just before exiting
+                while True:
+                    _read_status(child, child.notify.recv(4096))
+            name = child.status.removeprefix(FAILED_PREFIX) if child.failed else child.name
             raise StartFailed(
-                f"{child.name} failed to start (exit code {exited.result()}); see its message above"
+                f"{name} failed to start (exit code {exited.result()}); see its message above"
             )
     finally:
         if not exited.done():
@@ -106,8 +115,9 @@ async def _up(
         loop.add_signal_handler(sig, stop.set)
     with tempfile.TemporaryDirectory(prefix="tidings-up-") as tmp:
         try:
-            for name in names:
-                path = str(Path(tmp) / f"{name}.notify")
+            for group in process_groups(names):
+                name = ", ".join(group)
+                path = str(Path(tmp) / f"{group[0]}.notify")
                 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 notify.bind(path)
                 notify.setblocking(False)
@@ -118,7 +128,7 @@ async def _up(
                     "tidings",
                     *cli_args,
                     "serve",
-                    name,
+                    *group,
                     env=env,
                     stdin=asyncio.subprocess.DEVNULL,
                 )
@@ -175,13 +185,36 @@ async def _up(
                 child.notify.close()
 
 
+def process_groups(names: Sequence[str]) -> list[list[str]]:
+    """Which services share a process: all in one, except those that ask for their
+    own (``ServiceSpec.own_process``). A Python process with the shared core costs
+    some 70 MB before a service does anything; the services are asyncio code that
+    spends its time waiting, so one event loop serves them all."""
+    shared = [name for name in names if not SERVICES[name].own_process]
+    alone = [[name] for name in names if SERVICES[name].own_process]
+    return ([shared] if shared else []) + alone
+
+
 def up(settings: Settings, cli_args: Sequence[str], names: Sequence[str] | None = None) -> int:
     """Run the services until stopped; the process exit code."""
     chosen = list(names or SERVICES)
-    # Done once here so the children do not all race to migrate or mint certificates.
+    # Done once here so the children do not all race to migrate or mint certificates,
+    # in a short-lived process: this one then never holds the database layer's memory.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        has_users = pool.submit(_prepare, settings).result()
+    return asyncio.run(_up(settings, cli_args, chosen, has_users))
+
+
+def _prepare(settings: Settings) -> bool:
+    """Migrate, make the local TLS material; whether any account exists."""
+    from tidings.core.accounts import Accounts
+    from tidings.core.db import Database, migrate
+    from tidings.core.tls import ensure_tls
+
     migrate(settings)
     ensure_tls(settings)
     db = Database(settings)
-    has_users = Accounts(db).count_users() > 0
-    db.close()
-    return asyncio.run(_up(settings, cli_args, chosen, has_users))
+    try:
+        return Accounts(db).count_users() > 0
+    finally:
+        db.close()

@@ -17,12 +17,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dkim
 import dkim.crypto
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from tidings.core.config import Settings
 
@@ -58,40 +57,6 @@ class DkimKeys:
     ed25519_private_b64: bytes  # dkimpy's form: base64 of the raw 32-byte seed
     rsa_public_b64: str
     ed25519_public_b64: str
-
-
-_PURE_PYTHON_RSA_SIGN = dkim.crypto.RSASSA_PKCS1_v1_5_sign
-_OPENSSL_KEYS: dict[int, rsa.RSAPrivateKey] = {}
-
-
-def _openssl_rsa_sign(hash_obj: Any, private_key: dict[str, int]) -> bytes:
-    """dkimpy's RSASSA-PKCS1-v1_5 signature, computed by OpenSSL.
-
-    dkimpy does the RSA exponentiation in pure Python (about 5 ms per message, most
-    of the cost of enqueueing). PKCS#1 v1.5 signing is deterministic, so OpenSSL
-    produces the very same bytes, about five times faster; anything unexpected goes
-    back to dkimpy's own code."""
-    if getattr(hash_obj, "name", "") != "sha256":
-        result: bytes = _PURE_PYTHON_RSA_SIGN(hash_obj, private_key)
-        return result
-    modulus = private_key["modulus"]
-    key = _OPENSSL_KEYS.get(modulus)
-    if key is None:
-        key = rsa.RSAPrivateNumbers(
-            p=private_key["prime1"],
-            q=private_key["prime2"],
-            d=private_key["privateExponent"],
-            dmp1=private_key["exponent1"],
-            dmq1=private_key["exponent2"],
-            iqmp=private_key["coefficient"],
-            public_numbers=rsa.RSAPublicNumbers(private_key["publicExponent"], modulus),
-        ).private_key()
-        _OPENSSL_KEYS[modulus] = key
-    return key.sign(hash_obj.digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
-
-
-# dkim.sign looks the function up in its own module namespace at each call.
-dkim.RSASSA_PKCS1_v1_5_sign = _openssl_rsa_sign
 
 
 def key_dir(settings: Settings) -> Path:

@@ -17,7 +17,7 @@ import dns.reversename
 
 from tidings.core.config import Settings
 from tidings.mail.dkim import DkimKeys, txt_records
-from tidings.mail.outbound.resolve import configured_resolver
+from tidings.mail.resolver import configured_resolver
 
 
 @dataclass(frozen=True)

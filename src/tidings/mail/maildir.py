@@ -87,11 +87,13 @@ def unique_name(size: int) -> str:
     return f"{seconds}.M{micros}P{os.getpid()}Q{next(_counter)}.{_HOST},S={size}"
 
 
-def write_message(folder: Path, message: bytes, *, flags: str = "") -> Path:
+def write_message(folder: Path, message: bytes, *, flags: str = "", sync_dir: bool = True) -> Path:
     """Durably store ``message`` in the Maildir folder; return its final path.
 
     Without flags it lands in ``new/`` (unseen, "recent"); with flags (``"S"``,
-    ``"FS"``...) in ``cur/`` with the ``:2,FLAGS`` info suffix.
+    ``"FS"``...) in ``cur/`` with the ``:2,FLAGS`` info suffix. ``sync_dir=False``
+    leaves the final directory's fsync to the caller, who must do it before calling
+    the message stored (one fsync can then cover many messages).
     """
     ensure_folder(folder)
     name = unique_name(len(message))
@@ -113,5 +115,6 @@ def write_message(folder: Path, message: bytes, *, flags: str = "") -> Path:
     else:
         final = folder / "new" / name
     tmp.rename(final)
-    fsync_dir(final.parent)
+    if sync_dir:
+        fsync_dir(final.parent)
     return final

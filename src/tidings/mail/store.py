@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -38,7 +40,7 @@ from pymap.backend.maildir.uidlist import Record, UidList
 from pymap.parsing.specials.objectid import ObjectId
 
 from tidings.core.config import Settings
-from tidings.mail.index import FileState, IndexedMessage, MailIndex, summarise
+from tidings.mail.index import FileState, IndexedMessage, MailIndex, Summary, summarise
 from tidings.mail.maildir import (
     SPECIAL_FOLDERS,
     ensure_mailbox,
@@ -53,6 +55,7 @@ from tidings.mail.maildir import (
 STALE_LOCK_SECONDS = 600.0
 LOCK_TIMEOUT_SECONDS = 30.0
 _HOST = socket.gethostname()
+log = logging.getLogger("tidings.mail.store")
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,44 @@ class MailStore:
     ) -> Path:
         """:meth:`deliver` in a worker thread, for the event loop (fsync blocks)."""
         return await asyncio.to_thread(self.deliver, address, message, folder=folder, flags=flags)
+
+    # -- delivering in groups (SMTP group commit: tidings.mail.delivery) -----------
+    def write_inbox(self, address: str, message: bytes) -> Path:
+        """First half of a grouped delivery: the message file written and fsynced in
+        INBOX/new, its directory not yet fsynced (:meth:`sync_inbox` does that)."""
+        return write_message(self.mailbox(address.lower()), message, sync_dir=False)
+
+    def sync_inbox(self, written: list[tuple[str, Path, bytes]]) -> None:
+        """Second half: one fsync per directory makes every file of ``written``
+        (``(address, path, message)``) durable. Only then is a message stored."""
+        for directory in sorted({path.parent for _, path, _ in written}):
+            fsync_dir(directory)
+
+    def index_inbox(self, written: list[tuple[str, Path, bytes]]) -> None:
+        """Index rows of stored messages in one transaction, each message parsed once
+        however many recipients it has. A failure is logged, not raised: the files
+        are stored, and the next :meth:`sync_folder` indexes them (as after a crash
+        between file and row)."""
+        summaries: dict[int, Summary] = {}
+        try:
+            with self.index.transaction() as conn:
+                now = time.time()
+                for address, path, message in written:
+                    summary = summaries.get(id(message))
+                    if summary is None:
+                        summary = summaries[id(message)] = summarise(message)
+                    state = FileState(path.name.split(":", 1)[0], None, "")
+                    MailIndex.insert(
+                        conn,
+                        address.lower(),
+                        "INBOX",
+                        state,
+                        summary,
+                        size=len(message),
+                        internal_date=now,
+                    )
+        except sqlite3.Error:
+            log.exception("index rows of %d stored message(s) not written", len(written))
 
     # -- keeping the index in step ----------------------------------------------
     def addresses(self) -> list[str]:

@@ -112,6 +112,10 @@ def _result(name: str, result: BaseModel) -> CallToolResult:
     )
 
 
+def _recipient_list(addresses: list[str]) -> str:
+    return ", ".join(person(n, a) for n, a in getaddresses(addresses) if a)
+
+
 def _message_line(message: dict[str, Any]) -> str:
     sender = [person(n, a) for n, a in getaddresses([message["sender"]]) if a]
     return (
@@ -331,40 +335,51 @@ def create_mail_server(
                 return await api.message(who.token, str(summary["id"]))
         raise ToolError(f"no message from {to} in INBOX to reply to")
 
+    async def reply_plan(
+        target: Annotated[dict[str, Any], Resolve(reply_target)],
+    ) -> dict[str, Any]:
+        """What the API will send (its reply preview: recipients, subject, quoting),
+        shown to the user as it is, never worked out a second time here."""
+        return await api.reply_preview(caller().token, str(target["id"]))
+
     def ask_reply(
-        target: Annotated[dict[str, Any], Resolve(reply_target)], body: str, ctx: Context
+        target: Annotated[dict[str, Any], Resolve(reply_target)],
+        plan: Annotated[dict[str, Any], Resolve(reply_plan)],
+        body: str,
+        ctx: Context,
     ) -> Elicit[Confirmation]:
         require_elicitation(ctx, "nothing was sent")
-        # Where the API will send it (compose.reply_defaults): Reply-To, else From.
-        author = target["reply_to"] or target["sender"]
-        recipients = [person(n, a) for n, a in getaddresses([author]) if a]
-        return Elicit(
-            "Send this reply? · Envoyer cette réponse ?\n"
-            f"In reply to · En réponse à : {_message_line(target)}\n"
-            f"To · À : {', '.join(recipients)}\n"
-            f"Text · Texte {framed(body)}\n"
-            "The original message is quoted below your text. · "
-            "Le message d'origine est cité sous votre texte.",
-            Confirmation,
-        )
+        lines = [
+            "Send this reply? · Envoyer cette réponse ?",
+            f"In reply to · En réponse à : {_message_line(target)}",
+            f"To · À : {_recipient_list(plan['to'])}",
+        ]
+        if plan["cc"]:
+            lines.append(f"Cc : {_recipient_list(plan['cc'])}")
+        lines.append(f"Subject · Objet : {quoted(plan['subject'])}")
+        lines.append(f"Text · Texte {framed(body)}")
+        if plan["quoted"]:
+            lines.append(
+                "The original message is quoted below your text. · "
+                "Le message d'origine est cité sous votre texte."
+            )
+        return Elicit("\n".join(lines), Confirmation)
 
     async def reply_email(
         to: str,
         body: str,
         target: Annotated[dict[str, Any], Resolve(reply_target)],
+        plan: Annotated[dict[str, Any], Resolve(reply_plan)],
         answer: Annotated[ElicitationResult[Confirmation], Resolve(ask_reply)],
         message_id: str | None = None,
     ) -> Annotated[CallToolResult, Replied]:
         require_yes(answer, "nothing was sent")
         who = caller()
         sent = await api.reply(who.token, str(target["id"]), body)
-        subject = target["subject"]
-        if not subject.lower().startswith(("re:", "ré:", "aw:", "sv:")):
-            subject = f"Re: {subject}".strip()
         result = Replied(
             sent=True,
             to=[*sent["delivered"], *sent["queued"]],
-            subject=subject,
+            subject=plan["subject"],
             message_id=sent["message_id"],
             in_reply_to=str(target["id"]),
         )

@@ -117,6 +117,12 @@ class MailApi:
         sent: dict[str, Any] = await self.call(token, "POST", path, json={"text": text})
         return sent
 
+    async def reply_preview(self, token: str, message_id: str) -> dict[str, Any]:
+        """What :meth:`reply` would send: recipients, subject, threading, quoting."""
+        path = f"/v1/messages/{int(message_id)}/reply/preview"
+        plan: dict[str, Any] = await self.call(token, "GET", path)
+        return plan
+
     async def move(self, token: str, message_id: str, folder: str) -> dict[str, Any]:
         path = f"/v1/messages/{int(message_id)}/move"
         moved: dict[str, Any] = await self.call(token, "POST", path, json={"folder": folder})

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from quart import Quart, Response, current_app, request
@@ -28,20 +28,15 @@ from tidings.core.bearer import current_address, current_principal, requires
 from tidings.core.config import Settings
 from tidings.core.http import add_health
 from tidings.core.problems import Problem, install_problem_handlers, not_found
-from tidings.mail import autoconfig
+from tidings.mail import autoconfig, replies
 from tidings.mail.api import compose, models
-from tidings.mail.api.render import parse, render
 from tidings.mail.index import IndexedMessage
 from tidings.mail.outbound import QueueError
+from tidings.mail.render import parse, render
+from tidings.mail.routing import Outbox, Router, RoutingError
 from tidings.mail.store import MailStore
 
 T = TypeVar("T")
-
-
-class Outbox(Protocol):
-    """Where mail for other domains goes (the outbound queue)."""
-
-    def enqueue(self, mail_from: str, rcpt_to: list[str], message: bytes) -> str: ...
 
 
 class MailAPI:
@@ -53,8 +48,7 @@ class MailAPI:
         self.settings = settings
         self.store = store
         self.accounts = accounts
-        self.outbox = outbox
-        self.outbox_lock = asyncio.Lock()
+        self.router = Router(accounts, store, outbox)
 
 
 def _api() -> MailAPI:
@@ -129,39 +123,35 @@ def _attachments(items: list[models.AttachmentIn]) -> list[compose.Attachment]:
 
 
 async def _send(message: EmailMessage, envelope: list[str]) -> models.SentOut:
-    """Deliver to local mailboxes, queue the rest, keep a copy in Sent."""
+    """Deliver to local mailboxes, queue the rest (the router's rules), keep a copy in
+    Sent."""
     api = _api()
     sender = current_address()
     recipients = sorted({compose.bare(a) for a in envelope})
     if not recipients:
         raise Problem(422, "Unprocessable Content", "a message needs at least one recipient")
-    local = [r for r in recipients if r.rpartition("@")[2] == api.settings.domain]
-    remote = [r for r in recipients if r not in local]
-    for address in local:
-        if await _blocking(api.accounts.get_user, address) is None:
-            raise Problem(422, "Unprocessable Content", f"no mailbox {address} on this box")
-    if remote and api.outbox is None:
+    try:
+        route = await _blocking(api.router.route, recipients)
+    except RoutingError as exc:
+        raise Problem(422, "Unprocessable Content", str(exc)) from exc
+    if route.remote and api.router.outbox is None:
         raise Problem(
             503,
             "Service Unavailable",
             "sending outside this box is not enabled (no outbound queue configured)",
         )
     raw = bytes(message)
-    for address in local:
-        await _blocking(api.store.deliver, address, raw)
-    if remote and api.outbox is not None:
-        async with api.outbox_lock:  # the queue object is used from one thread at a time
-            try:
-                await _blocking(api.outbox.enqueue, sender, remote, raw)
-            except QueueError as exc:
-                raise Problem(422, "Unprocessable Content", str(exc)) from exc
+    try:
+        await api.router.dispatch(sender, route, raw)
+    except QueueError as exc:
+        raise Problem(422, "Unprocessable Content", str(exc)) from exc
     sent_path = await _blocking(api.store.deliver, sender, raw, folder="Sent", flags="S")
     sent = await _blocking(api.store.index.by_key, sender, "Sent", sent_path.name.split(":", 1)[0])
     return models.SentOut(
         message_id=str(message["Message-ID"]),
         sent_id=sent.id if sent else None,
-        delivered=local,
-        queued=remote,
+        delivered=list(route.local),
+        queued=list(route.remote),
     )
 
 
@@ -406,6 +396,26 @@ def create_app(
         message = _build(draft)
         return await _send(message, [*draft.to, *draft.cc, *draft.bcc]), 201
 
+    @app.get("/v1/messages/<int:message_id>/reply/preview")
+    @validate_querystring(models.ReplyPreviewQuery)
+    @validate_response(models.ReplyPreviewOut)
+    @requires("mail:read")
+    async def reply_preview(
+        message_id: int, query_args: models.ReplyPreviewQuery
+    ) -> models.ReplyPreviewOut:
+        original = await _load(await _owned(message_id))
+        plan = replies.plan_reply(
+            original, me=current_address(), reply_all=query_args.reply_all, quoting=query_args.quote
+        )
+        return models.ReplyPreviewOut(
+            to=plan.to,
+            cc=plan.cc,
+            subject=plan.subject,
+            in_reply_to=plan.threading.in_reply_to,
+            references=list(plan.threading.references),
+            quoted=plan.quoted,
+        )
+
     @app.post("/v1/messages/<int:message_id>/reply")
     @validate_request(models.ReplyIn)
     @validate_response(models.SentOut, 201)
@@ -413,24 +423,32 @@ def create_app(
     async def reply(message_id: int, data: models.ReplyIn) -> tuple[models.SentOut, int]:
         original_row = await _owned(message_id)
         original = await _load(original_row)
-        to, cc, subject = compose.reply_defaults(
-            original, reply_all=data.reply_all, me=current_address()
+        plan = replies.plan_reply(
+            original, me=current_address(), reply_all=data.reply_all, quoting=data.quote
         )
-        text = data.text + (compose.quote(original) if data.quote else "")
         draft = compose.Draft(
-            to=to,
-            cc=[*cc, *_recipients(data.cc)],
-            subject=subject,
-            text=text,
+            to=plan.to,
+            cc=[*plan.cc, *_recipients(data.cc)],
+            subject=plan.subject,
+            text=data.text + plan.quoted,
             html=data.html,
             attachments=_attachments(data.attachments),
         )
-        message = _build(draft, in_reply_to=original)
+        message = _build(draft, threading=plan.threading)
         sent = await _send(message, [*draft.to, *draft.cc])
         await _blocking(
             store.set_flags, current_address(), original_row, add=["\\Answered"], remove=[]
         )
         return sent, 201
+
+    @app.get("/v1/messages/<int:message_id>/forward/preview")
+    @validate_response(models.ForwardPreviewOut)
+    @requires("mail:read")
+    async def forward_preview(message_id: int) -> models.ForwardPreviewOut:
+        plan = replies.plan_forward(await _load(await _owned(message_id)))
+        return models.ForwardPreviewOut(
+            subject=plan.subject, attachment_filename=replies.FORWARD_FILENAME
+        )
 
     @app.post("/v1/messages/<int:message_id>/forward")
     @validate_request(models.ForwardIn)
@@ -438,10 +456,11 @@ def create_app(
     @requires("mail:send")
     async def forward(message_id: int, data: models.ForwardIn) -> tuple[models.SentOut, int]:
         original = await _load(await _owned(message_id))
+        plan = replies.plan_forward(original)
         draft = compose.Draft(
             to=_recipients(data.to),
             cc=_recipients(data.cc),
-            subject=compose.forward_subject(original),
+            subject=plan.subject,
             text=data.text,
         )
         message = _build(draft, forward=original)

@@ -1,4 +1,5 @@
 """Building the messages a user sends through the API: new, reply, forward, draft.
+Who a reply goes to and how it is threaded is :mod:`tidings.mail.replies`' decision.
 
 The standard library's ``EmailMessage`` (policy ``default``) writes the MIME and
 refuses header injection (a CR or LF in a header value raises), so user input can
@@ -14,7 +15,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, localtime, make_msgid
 
-from tidings.mail.api.render import parse, render
+from tidings.mail.render import parse
+from tidings.mail.replies import FORWARD_FILENAME, Threading
 
 
 class ComposeError(ValueError):
@@ -77,7 +79,7 @@ def build(
     sender: str,
     sender_name: str,
     domain: str,
-    in_reply_to: EmailMessage | None = None,
+    threading: Threading | None = None,
     forward: EmailMessage | None = None,
     keep_bcc: bool = False,
 ) -> EmailMessage:
@@ -95,12 +97,9 @@ def build(
         message["Subject"] = draft.subject
         message["Date"] = format_datetime(localtime())
         message["Message-ID"] = make_msgid(domain=domain)
-        if in_reply_to is not None:
-            original_id = str(in_reply_to.get("Message-ID", "")).strip()
-            if original_id:
-                message["In-Reply-To"] = original_id
-                references = str(in_reply_to.get("References", "")).split()
-                message["References"] = " ".join([*references, original_id][-20:])
+        if threading is not None and threading.in_reply_to:
+            message["In-Reply-To"] = threading.in_reply_to
+            message["References"] = " ".join(threading.references)
     except ValueError as exc:  # header injection, bad header syntax
         raise ComposeError(str(exc)) from exc
 
@@ -113,45 +112,8 @@ def build(
             attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
         )
     if forward is not None:
-        message.add_attachment(forward, disposition="attachment", filename="forwarded.eml")
+        message.add_attachment(forward, disposition="attachment", filename=FORWARD_FILENAME)
     return message
 
 
-def reply_defaults(
-    original: EmailMessage, *, reply_all: bool, me: str
-) -> tuple[list[str], list[str], str]:
-    """Recipients and subject of a reply: Reply-To or From; with ``reply_all`` also the
-    original To and Cc, minus the user themself."""
-    author = str(original.get("Reply-To") or original.get("From") or "")
-    to = [formataddr(pair) for pair in getaddresses([author]) if pair[1]]
-    cc: list[str] = []
-    if reply_all:
-        others = getaddresses([str(original.get("To", "")), str(original.get("Cc", ""))])
-        seen = {bare(a) for a in to} | {me.lower()}
-        for pair in others:
-            if pair[1] and pair[1].lower() not in seen:
-                seen.add(pair[1].lower())
-                cc.append(formataddr(pair))
-    subject = str(original.get("Subject", ""))
-    if not subject.lower().startswith(("re:", "ré:", "aw:", "sv:")):
-        subject = f"Re: {subject}".strip()
-    return to, cc, subject
-
-
-def forward_subject(original: EmailMessage) -> str:
-    subject = str(original.get("Subject", ""))
-    if subject.lower().startswith(("fwd:", "fw:", "tr:")):
-        return subject
-    return f"Fwd: {subject}".strip()
-
-
-def quote(original: EmailMessage) -> str:
-    """The original text, quoted below a reply the way mail clients do."""
-    when = str(original.get("Date", "")).strip()
-    who = str(original.get("From", "")).strip()
-    body = render(original).text.rstrip()
-    quoted = "\n".join(("> " + line) if line else ">" for line in body.splitlines())
-    return f"\n\nOn {when}, {who} wrote:\n{quoted}\n"
-
-
-__all__ = ["Attachment", "ComposeError", "Draft", "build", "parse", "quote"]
+__all__ = ["Attachment", "ComposeError", "Draft", "build", "parse"]

@@ -123,6 +123,30 @@ class ForwardIn(Strict):
     text: str = Field("", max_length=5_000_000)
 
 
+class ReplyPreviewQuery(Strict):
+    reply_all: bool = False
+    quote: bool = Field(True, description="Quote the original text below the reply.")
+
+
+class ReplyPreviewOut(BaseModel):
+    """What ``POST /v1/messages/{id}/reply`` with the same options would send (before
+    the caller's own text and extra Cc)."""
+
+    to: list[str]
+    cc: list[str]
+    subject: str
+    in_reply_to: str | None = Field(description="The original's Message-ID.")
+    references: list[str]
+    quoted: str = Field(description="Appended below the reply's text ('' without quote).")
+
+
+class ForwardPreviewOut(BaseModel):
+    subject: str
+    attachment_filename: str = Field(
+        description="The original goes along whole, as a message/rfc822 attachment of this name."
+    )
+
+
 class SentOut(BaseModel):
     message_id: str
     sent_id: int | None = Field(description="Id of the copy in the Sent folder.")

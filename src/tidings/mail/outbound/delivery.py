@@ -14,11 +14,11 @@ import dns.asyncresolver
 import dns.resolver
 
 from tidings.core.config import Settings
+from tidings.mail.outbound.client import ConnectionPool, deliver
 from tidings.mail.outbound.dsn import RecipientStatus, build_dsn
 from tidings.mail.outbound.queue import retry_delay, wakeup_path
+from tidings.mail.outbound.queuedb import QueueStore, Recipient
 from tidings.mail.outbound.resolve import PermanentFailure, TemporaryFailure, make_resolver
-from tidings.mail.outbound.smtp import ConnectionPool, deliver
-from tidings.mail.outbound.store import QueueStore, Recipient
 from tidings.mail.store import MailStore
 
 log = logging.getLogger("tidings.outbound")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tidings.core.config import Outbound, Settings
 from tidings.mail.dkim import Signer
-from tidings.mail.outbound.store import QueueStore, Recipient, queue_dir
+from tidings.mail.outbound.queuedb import QueueStore, Recipient, queue_dir
 
 WAKEUP_SOCKET = "wakeup.sock"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TypeVar
 
 import dns.asyncresolver
 import dns.exception
 import dns.rdatatype
 import dns.resolver
 
-from tidings.core.config import Settings, split_endpoint
+from tidings.core.config import Settings
+from tidings.mail.resolver import configured_resolver
 
 
 class PermanentFailure(Exception):
@@ -33,24 +33,6 @@ class TemporaryFailure(Exception):
         self.status = status
         self.text = text
         self.remote = remote
-
-
-R = TypeVar("R", dns.resolver.Resolver, dns.asyncresolver.Resolver)
-
-
-def configured_resolver(settings: Settings, kind: type[R], timeout: float) -> R:
-    """A resolver of ``kind`` (sync or async) asking ``[mail] dns_resolver`` (a checked
-    ``host:port``), else the system's — one rule for every mail lookup."""
-    if settings.mail.dns_resolver is None:
-        resolver = kind()
-    else:
-        resolver = kind(configure=False)
-        host, port = split_endpoint(settings.mail.dns_resolver)
-        resolver.nameservers = [host]
-        resolver.port = port
-    resolver.lifetime = timeout
-    resolver.timeout = timeout
-    return resolver
 
 
 def make_resolver(settings: Settings, timeout: float = 10.0) -> dns.asyncresolver.Resolver:

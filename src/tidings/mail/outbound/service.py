@@ -8,7 +8,7 @@ import contextlib
 from tidings.core.services import ServiceContext
 from tidings.mail.dkim import ensure_keys
 from tidings.mail.outbound.delivery import Deliverer, open_wakeup_socket
-from tidings.mail.outbound.store import QueueStore
+from tidings.mail.outbound.queuedb import QueueStore
 
 
 async def main(ctx: ServiceContext) -> None:

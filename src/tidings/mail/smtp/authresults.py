@@ -2,75 +2,28 @@
 
 The checks are the well-kept libraries' own: pyspf (RFC 7208), dkimpy (RFC 6376) and
 authheaders' DMARC (RFC 7489) with its bundled public suffix list. They all resolve
-names through dnspython's module-level resolver, so pointing that one resolver at
-``mail.dns_resolver`` sends every lookup there (a local validating resolver on the
-appliance, a dnslib server on loopback in tests). The checks block on DNS, so the
-service runs them in a worker thread.
+names through dnspython's module-level resolver, which the service points at
+``mail.dns_resolver`` (:func:`tidings.mail.resolver.install_default_resolver`). The
+checks block on DNS, so the service runs them in a worker thread.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
-from pathlib import Path
 
 import authheaders
-import dns.resolver
 import spf
-from authheaders import dmarc_lookup
 from authres import (
     AuthenticationResultsHeader,
     DKIMAuthenticationResult,
     SPFAuthenticationResult,
 )
-from publicsuffix2 import PublicSuffixList
-
-from tidings.core.config import split_endpoint
 
 log = logging.getLogger("tidings.smtp.authresults")
 
 _DKIM_SIGNATURE = re.compile(rb"^dkim-signature\s*:", re.IGNORECASE | re.MULTILINE)
-
-
-@functools.lru_cache(maxsize=4)
-def _suffix_list(location: str) -> PublicSuffixList:
-    with Path(location).open(encoding="utf-8") as handle:
-        return PublicSuffixList(handle)
-
-
-def _org_domain(location: str | os.PathLike[str], domain: str) -> str:
-    result: str = _suffix_list(os.fspath(location)).get_public_suffix(domain)
-    return result
-
-
-# authheaders parses the whole public suffix list (~10k rules, 130 ms of CPU under the
-# GIL) on every DMARC check; parse it once per process instead. Same list, same answer.
-dmarc_lookup.get_org_domain_from_suffix_list = _org_domain
-
-
-def configure_resolver(endpoint: str | None, timeout: float) -> dns.resolver.Resolver:
-    """Make ``endpoint`` (``host:port``, or the system resolver if None) the resolver
-    every check uses, with ``timeout`` as the bound on each lookup."""
-    if endpoint is None:
-        try:
-            resolver = dns.resolver.Resolver(configure=True)
-        except dns.resolver.NoResolverConfiguration:
-            log.warning("no system DNS resolver configured; sender checks will say temperror")
-            resolver = dns.resolver.Resolver(configure=False)
-    else:
-        host, port = split_endpoint(endpoint)
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [host]
-        resolver.port = port
-    resolver.timeout = timeout
-    resolver.lifetime = timeout
-    # Honour TTLs like any resolver: a busy sender's SPF and DMARC records are asked
-    # for once per TTL, not once per message (negative answers are cached too).
-    resolver.cache = dns.resolver.LRUCache(10_000)
-    dns.resolver.default_resolver = resolver
-    return resolver
 
 
 def _spf(ip: str, mail_from: str, helo: str, timeout: float) -> SPFAuthenticationResult:
@@ -125,18 +78,23 @@ def authentication_results(
     return str(header)
 
 
+@functools.lru_cache(maxsize=8)
+def _ours(authserv_id: str) -> re.Pattern[bytes]:
+    return re.compile(
+        rb"^authentication-results\s*:\s*" + re.escape(authserv_id.encode()) + rb"\s*(;|$)",
+        re.IGNORECASE,
+    )
+
+
 def strip_forged(message: bytes, authserv_id: str) -> bytes:
     """Drop Authentication-Results headers claiming to be ours (RFC 8601 section 5):
     only this server may speak for ``authserv_id``."""
     head, sep, body = message.partition(b"\r\n\r\n")
-    if not sep:
+    if not sep or b"authentication-results" not in head.lower():
         return message
     kept: list[bytes] = []
     dropping = False
-    ours = re.compile(
-        rb"^authentication-results\s*:\s*" + re.escape(authserv_id.encode()) + rb"\s*(;|$)",
-        re.IGNORECASE,
-    )
+    ours = _ours(authserv_id)
     for line in head.split(b"\r\n"):
         if line[:1] in (b" ", b"\t"):
             if not dropping:
@@ -146,3 +104,11 @@ def strip_forged(message: bytes, authserv_id: str) -> bytes:
         if not dropping:
             kept.append(line)
     return b"\r\n".join(kept) + sep + body
+
+
+def prepare() -> None:
+    """Load what the first check would otherwise load mid-delivery (the public suffix
+    list: about 0.1 s of CPU), so the first messages after a start are not slow."""
+    from authheaders.dmarc_lookup import get_org_domain
+
+    get_org_domain("example.com")

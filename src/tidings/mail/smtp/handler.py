@@ -2,12 +2,14 @@
 
 The rules, in one place:
 
-* Only users that exist in :class:`Accounts` receive mail. Nobody is relayed for: an
-  unauthenticated client naming another domain gets ``550 5.7.1``; an authenticated
-  one hears that outbound delivery is not enabled yet (the queue comes separately).
+* Where each recipient goes is :class:`tidings.mail.routing.Router`'s decision (the
+  same one the REST API uses): only users that exist receive mail; other domains are
+  relayed (queued) only for an authenticated submission; the MX never relays
+  (``550 5.7.1``).
 * On submission the envelope sender and the From header must be the user's own.
-* A message is acknowledged with 250 only after :meth:`MailStore.deliver_async` has
-  fsynced it for every recipient, so a crash never loses an acknowledged message.
+* A message is acknowledged with 250 only after :meth:`Router.dispatch` has fsynced
+  it for every local recipient and queued it for the others, so a crash never loses
+  an acknowledged message.
 * Bare LF or CR in DATA is refused (SMTP smuggling; see docs/decisions.md).
 """
 
@@ -23,13 +25,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tidings.core.accounts import Accounts
 from tidings.core.config import Settings
-from tidings.mail.outbound import OutboundQueue, QueueError
+from tidings.mail.outbound import QueueError
+from tidings.mail.routing import Destination, Route, Router, RoutingError
 from tidings.mail.smtp.addresses import address_encoding_problem, is_mailbox, normalised
 from tidings.mail.smtp.auth import PasswordAuth
 from tidings.mail.smtp.authresults import authentication_results, strip_forged
 from tidings.mail.smtp.content import content_problem, from_header_problem
-from tidings.mail.smtp.limits import SourceLimits
-from tidings.mail.store import MailStore
+from tidings.mail.smtp.limits import Limits
 
 log = logging.getLogger("tidings.smtp")
 
@@ -52,20 +54,17 @@ class Handler(PasswordAuth):
         self,
         settings: Settings,
         accounts: Accounts,
-        store: MailStore,
-        limits: SourceLimits,
+        router: Router,
+        limits: Limits,
         port: Port,
-        outbox: OutboundQueue | None = None,
     ) -> None:
         self.settings = settings
         self.accounts = accounts
-        self.store = store
+        self.router = router
         self.limits = limits
         self.port = port
         # Authenticated submissions to other domains go to the outbound queue.
-        self.outbox = outbox if port.submission else None
-        self._outbox_lock = asyncio.Lock()  # the queue object is used from one thread at a time
-        self.domains = {d.lower() for d in accounts.domains}
+        self.relays = port.submission and router.outbox is not None
         self.hostname = settings.hostname
 
     async def handle_exception(self, error: Exception) -> str:
@@ -109,7 +108,7 @@ class Handler(PasswordAuth):
                 return f"553 5.7.1 Sender address <{address}> is not yours (logged in as {user})"
         else:
             ip = _peer_ip(session)
-            if not self.limits.allow_message(ip):
+            if not await self.limits.message(ip):
                 return f"450 4.7.1 Too much mail from {ip}, slow down and try again later"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -131,9 +130,8 @@ class Handler(PasswordAuth):
             return problem
         if not is_mailbox(address):
             return f"553 5.1.3 Recipient address <{address}> is not a valid address"
-        domain = address.rpartition("@")[2].lower().rstrip(".")
-        if domain not in self.domains:
-            if self.outbox is not None:  # authenticated submission: we relay for our users
+        if not self.router.is_local(address):
+            if self.relays:  # authenticated submission: we relay for our users
                 if address not in envelope.rcpt_tos:
                     envelope.rcpt_tos.append(address)
                     envelope.rcpt_options.extend(rcpt_options)
@@ -141,16 +139,17 @@ class Handler(PasswordAuth):
             if self.port.submission:
                 return NOT_YET.format(address=address)
             return RELAY_DENIED.format(address=address)
+        if self.router.known_locally(address):
+            where = Destination.LOCAL  # no thread and no query for a mailbox just seen
+        else:
+            where = await asyncio.to_thread(self.router.destination, address)
         recipient = normalised(address)
-        if recipient is None or not await asyncio.to_thread(self._exists, recipient):
+        if where is not Destination.LOCAL or recipient is None:
             return f"550 5.1.1 <{address}>: Recipient address rejected: no such user here"
         if recipient not in envelope.rcpt_tos:
             envelope.rcpt_tos.append(recipient)
             envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
-
-    def _exists(self, address: str) -> bool:
-        return self.accounts.get_user(address) is not None
 
     # -- DATA ---------------------------------------------------------------------
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -164,18 +163,15 @@ class Handler(PasswordAuth):
                 return problem
         queue_id = secrets.token_hex(8).upper()
         message = await self._prepend_trace(server, session, envelope, content, queue_id)
-        local = [r for r in envelope.rcpt_tos if r.rpartition("@")[2].lower() in self.domains]
-        remote = [r for r in envelope.rcpt_tos if r not in local]
+        # RCPT checked each address already; the split is the router's rule.
+        route = Route(
+            local=tuple(r for r in envelope.rcpt_tos if self.router.is_local(r)),
+            remote=tuple(r for r in envelope.rcpt_tos if not self.router.is_local(r)),
+        )
+        mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
         try:
-            for recipient in local:
-                await self.store.deliver_async(recipient, message)
-            if remote and self.outbox is not None:
-                # Return-Path belongs to final delivery (RFC 5321 §4.4), not to relayed mail.
-                outgoing = message.split(b"\r\n", 1)[1]
-                mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
-                async with self._outbox_lock:
-                    await asyncio.to_thread(self.outbox.enqueue, mail_from, remote, outgoing)
-        except (OSError, ValueError, QueueError) as exc:
+            await self.router.dispatch(mail_from, route, message)
+        except (OSError, ValueError, QueueError, RoutingError) as exc:
             log.error("delivery of %s failed: %s", queue_id, exc)
             return "451 4.3.0 Could not store the message; try again later"
         log.info(
@@ -191,7 +187,8 @@ class Handler(PasswordAuth):
     async def _prepend_trace(
         self, server: SMTP, session: Session, envelope: Envelope, content: bytes, queue_id: str
     ) -> bytes:
-        """Return-Path, Received and (on the MX) Authentication-Results, newest first."""
+        """Received and (on the MX) Authentication-Results, newest first; the router
+        adds Return-Path to local copies."""
         ip = _peer_ip(session)
         helo = session.host_name or "unknown"
         mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
@@ -206,7 +203,7 @@ class Handler(PasswordAuth):
             f"\tby {self.hostname} (tidings) with {protocol} id {queue_id}{recipient};\r\n"
             f"\t{email.utils.format_datetime(email.utils.localtime())}\r\n"
         )
-        headers = f"Return-Path: <{header_safe(mail_from)}>\r\n" + received
+        headers = received
         if not self.port.submission:
             content = strip_forged(content, self.hostname)
             try:

@@ -1,6 +1,7 @@
 """Per-source limits: simultaneous connections, new connections and messages per minute.
 
-Kept in memory of the one smtp process: unlike login failures (shared through the
+Kept in memory of the smtp service (by worker 0 when it runs several processes, the
+others asking it: :class:`LimitsClient`): unlike login failures (shared through the
 database by every protocol), these only protect this listener from a flood, and a
 restart forgetting them is harmless. Like Postfix's anvil, the key is the client
 address; IPv6 clients are grouped by /64, because one host owns a whole /64.
@@ -8,10 +9,12 @@ address; IPv6 clients are grouped by /64, because one host owns a whole /64.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from typing import Protocol
 
 WINDOW_SECONDS = 60.0
 
@@ -95,3 +98,93 @@ class SourceLimits:
 
     def open_connections(self, ip: str) -> int:
         return self._open.get(source_key(ip), 0)
+
+
+class Limits(Protocol):
+    """The per-source limits as an SMTP connection uses them."""
+
+    async def open(self, ip: str) -> str | None:
+        """Count a new connection; why it is refused, or None to accept it."""
+
+    def close(self, ip: str) -> None:
+        """The connection counted by :meth:`open` has ended."""
+
+    async def message(self, ip: str) -> bool:
+        """Count one message; False if over the limit."""
+
+
+class LocalLimits:
+    """The limits of this process (one worker, or worker 0 which keeps them for all)."""
+
+    def __init__(self, limits: SourceLimits) -> None:
+        self.limits = limits
+
+    async def open(self, ip: str) -> str | None:
+        return self.limits.open_connection(ip)
+
+    def close(self, ip: str) -> None:
+        self.limits.close_connection(ip)
+
+    async def message(self, ip: str) -> bool:
+        return self.limits.allow_message(ip)
+
+
+class LimitsClient:
+    """Limits kept by worker 0, asked over a stream socket by another worker (as
+    Postfix's smtpd processes ask anvil): every worker counts against the same
+    numbers. One line per question, answers in order:
+    ``O ip`` → ``+`` or ``-reason``; ``M ip`` → ``+`` or ``-``; ``C ip`` (no answer)."""
+
+    UNAVAILABLE = "per-source limits unavailable"
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._answers: deque[asyncio.Future[str]] = deque()
+        self._broken = False
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while line := await self.reader.readline():
+                self._answers.popleft().set_result(line.decode().rstrip("\n"))
+        except (OSError, IndexError):
+            pass
+        self._broken = True
+        while self._answers:
+            self._answers.popleft().set_result("-" + self.UNAVAILABLE)
+
+    async def _ask(self, question: str) -> str:
+        if self._broken:
+            return "-" + self.UNAVAILABLE
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._answers.append(answer)
+        self.writer.write(question.encode() + b"\n")
+        return await answer
+
+    async def open(self, ip: str) -> str | None:
+        answer = await self._ask(f"O {ip}")
+        return None if answer == "+" else answer[1:]
+
+    def close(self, ip: str) -> None:
+        if not self._broken:
+            self.writer.write(f"C {ip}\n".encode())
+
+    async def message(self, ip: str) -> bool:
+        return await self._ask(f"M {ip}") == "+"
+
+
+async def serve_limits(
+    limits: SourceLimits, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Worker 0's side of :class:`LimitsClient`, for one other worker."""
+    while line := await reader.readline():
+        command, _, ip = line.decode().rstrip("\n").partition(" ")
+        if command == "O":
+            refused = limits.open_connection(ip)
+            writer.write(b"+\n" if refused is None else f"-{refused}\n".encode())
+        elif command == "M":
+            writer.write(b"+\n" if limits.allow_message(ip) else b"-\n")
+        elif command == "C":
+            limits.close_connection(ip)
+    writer.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
-from tidings.mail.smtp.limits import SourceLimits
+from tidings.mail.smtp.limits import Limits
 
 log = logging.getLogger("tidings.smtp")
 
@@ -113,7 +113,7 @@ class TidingsSMTP(SMTP):
         self,
         handler: Any,
         *,
-        limits: SourceLimits,
+        limits: Limits,
         inflight: InFlight,
         offer_auth: bool,
         **kwargs: Any,
@@ -164,7 +164,7 @@ class TidingsSMTP(SMTP):
     async def _handle_client(self) -> None:
         assert self.session is not None
         ip = str(self.session.peer[0]) if self.session.peer else ""
-        refused = self.limits.open_connection(ip)
+        refused = await self.limits.open(ip)
         if refused is not None:
             log.warning("refusing connection from %s: %s", ip, refused)
             await super().push(f"421 4.7.0 {self.hostname} Error: {refused} from {ip}")
@@ -176,6 +176,6 @@ class TidingsSMTP(SMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._slot_ip is not None:
-            self.limits.close_connection(self._slot_ip)
+            self.limits.close(self._slot_ip)
             self._slot_ip = None
         super().connection_lost(error)

@@ -1,5 +1,6 @@
 """``tidings serve smtp``: the MX (``smtp``) and submission (``submission``,
-``submissions``) listeners, all in one process sharing the per-source limits."""
+``submissions``) listeners. ``mail.smtp_workers`` processes accept on the same
+sockets (:mod:`tidings.core.workers`); worker 0 keeps the per-source limits for all."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from tidings.core.config import Settings
 from tidings.core.services import ServiceContext
 from tidings.core.tls import server_context
 from tidings.mail.outbound import OutboundQueue
-from tidings.mail.smtp.authresults import configure_resolver
+from tidings.mail.patches import apply_patches
+from tidings.mail.resolver import install_default_resolver
+from tidings.mail.routing import Router
+from tidings.mail.smtp import authresults
 from tidings.mail.smtp.handler import Handler, Port
-from tidings.mail.smtp.limits import SourceLimits
+from tidings.mail.smtp.limits import (
+    Limits,
+    LimitsClient,
+    LocalLimits,
+    SourceLimits,
+    serve_limits,
+)
 from tidings.mail.smtp.protocol import InFlight, TidingsSMTP
 from tidings.mail.store import MailStore
 
@@ -45,7 +55,7 @@ class _NotOnImplicitTLS(logging.Filter):
 def protocol_factory(
     settings: Settings,
     handler: Handler,
-    limits: SourceLimits,
+    limits: Limits,
     inflight: InFlight,
     tls: ssl.SSLContext,
     *,
@@ -76,27 +86,41 @@ async def main(ctx: ServiceContext) -> None:
     settings = ctx.settings
     logging.getLogger("mail.log").addFilter(_NotOnImplicitTLS())
     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-    configure_resolver(settings.mail.dns_resolver, settings.mail.dns_timeout_seconds)
+    apply_patches("authheaders", "dkimpy")  # sender checks; DKIM-signing relayed mail
+    install_default_resolver(settings)
+    await asyncio.to_thread(authresults.prepare)
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="smtp-io")
     )
     tls = server_context(settings)
     store = MailStore(settings)
-    # A crash between a Maildir write and its index row is repaired before we accept
-    # more mail, whether or not the IMAP service restarts too.
-    await asyncio.to_thread(store.reconcile)
-    outbox = OutboundQueue(settings)
-    limits = SourceLimits(
-        max_connections=settings.mail.max_connections_per_source,
-        connections_per_minute=settings.mail.max_connections_per_minute,
-        messages_per_minute=settings.mail.max_messages_per_minute,
-    )
+    # A crash between a Maildir write and its index row is repaired at start, whether
+    # or not the IMAP service restarts too (by one worker: it is once per service, and
+    # safe beside deliveries — index rows are unique per Maildir file).
+    if ctx.worker == 0:
+        await asyncio.to_thread(store.reconcile)
+    router = Router(ctx.accounts, store, OutboundQueue(settings))
+    limits: Limits
+    if ctx.leader is not None:  # another worker: worker 0 keeps the counts for all
+        limits = LimitsClient(*await asyncio.open_connection(sock=ctx.leader))
+        keepers: list[asyncio.Task[None]] = []
+    else:
+        counts = SourceLimits(
+            max_connections=settings.mail.max_connections_per_source,
+            connections_per_minute=settings.mail.max_connections_per_minute,
+            messages_per_minute=settings.mail.max_messages_per_minute,
+        )
+        limits = LocalLimits(counts)
+        keepers = [
+            asyncio.create_task(serve_limits(counts, *await asyncio.open_connection(sock=peer)))
+            for peer in ctx.followers
+        ]
     inflight = InFlight()
     servers: list[asyncio.Server] = []
     for port in PORTS:
         sock = ctx.listen(port.name)
-        handler = Handler(settings, ctx.accounts, store, limits, port, outbox)
+        handler = Handler(settings, ctx.accounts, router, limits, port)
         implicit = port.name == "submissions"
 
         def factory(handler: Handler = handler, implicit: bool = implicit) -> TidingsSMTP:
@@ -112,5 +136,8 @@ async def main(ctx: ServiceContext) -> None:
             await inflight.wait_idle()
     except TimeoutError:
         log.warning("stopping with %d message(s) still being received", inflight.count)
+    await router.local.drain()  # index rows of what was stored, before the process ends
+    for keeper in keepers:
+        keeper.cancel()
     for server in servers:
         await server.wait_closed()
