@@ -299,6 +299,11 @@ class Mail(Section):
     command_timeout_seconds: int = Field(
         300, ge=10, description="Idle time after which an SMTP session is closed (RFC 5321: 5 min)."
     )
+    imap_engine: Literal["tidings", "pymap"] = Field(
+        "tidings",
+        description="IMAP server engine: tidings' own, answering from the index, or the "
+        "pymap-based one of earlier releases (kept for one release as a fallback).",
+    )
     smarthost: Smarthost = Field(default_factory=Smarthost)
     outbound: Outbound = Field(default_factory=Outbound)
     dkim: Dkim = Field(default_factory=Dkim)

@@ -1,0 +1,138 @@
+"""``tidings serve imap``: tidings' own IMAP server, answering from the mail index.
+
+Two listeners: ``imap`` (STARTTLS, required before LOGIN) and ``imaps`` (implicit
+TLS), both our sockets (``ctx.listen``, so systemd socket activation works). Each
+connection is one :class:`Session` in its own task; folder states are shared by the
+sessions of this process (:class:`FolderState`), the Maildirs and the index by every
+process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from pathlib import Path
+
+from tidings.core.accounts import Accounts
+from tidings.core.services import ServiceContext
+from tidings.core.tls import server_context
+from tidings.mail.imap.folders import FolderState
+from tidings.mail.imap.session import Session
+from tidings.mail.store import MailStore
+
+log = logging.getLogger("tidings.imap")
+
+#: Largest APPEND accepted (advertised as APPENDLIMIT).
+APPEND_LIMIT = 64 * 1024 * 1024
+
+
+class ImapServer:
+    """What sessions share: accounts, the store, TLS, and the folder states."""
+
+    def __init__(
+        self, store: MailStore, accounts: Accounts, tls: ssl.SSLContext, hostname: str
+    ) -> None:
+        self.store = store
+        self.accounts = accounts
+        self.tls = tls
+        self.greeting = b"tidings IMAP ready on " + hostname.encode("ascii", "replace")
+        self.append_limit = APPEND_LIMIT
+        self.condstore_capable = True
+        self.qresync_capable = True
+        self.extensions: list[bytes] = [
+            b"LITERAL+",
+            b"IDLE",
+            b"NAMESPACE",
+            b"UIDPLUS",
+            b"MOVE",
+            b"SPECIAL-USE",
+            b"UNSELECT",
+            b"ID",
+            b"ENABLE",
+            b"CHILDREN",
+            b"CONDSTORE",
+            b"QRESYNC",
+            b"ESEARCH",
+            b"SEARCHRES",
+            b"LIST-EXTENDED",
+            b"LIST-STATUS",
+            b"STATUS=SIZE",
+            b"APPENDLIMIT=%d" % APPEND_LIMIT,
+            b"BINARY",
+        ]
+        self._folders: dict[tuple[str, str], FolderState] = {}
+        self.sessions: set[asyncio.Task[None]] = set()
+
+    def folder(self, address: str, name: str, path: Path) -> FolderState:
+        key = (address, name)
+        state = self._folders.get(key)
+        if state is None:
+            state = FolderState(address, name, path)
+            state.load_highest_modseq(self.store)
+            self._folders[key] = state
+        return state
+
+    def forget(self, state: FolderState) -> None:
+        if self._folders.get((state.address, state.name)) is state:
+            del self._folders[(state.address, state.name)]
+
+    async def connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, tls: bool
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        source = peer[0] if isinstance(peer, tuple) else ""
+        session = Session(self, reader, writer, tls=tls, peer=source)
+        task = asyncio.current_task()
+        if task is not None:
+            self.sessions.add(task)
+        try:
+            await session.run()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        except Exception:
+            log.exception("IMAP session failed")
+        finally:
+            if task is not None:
+                self.sessions.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+                await writer.wait_closed()
+
+
+async def main(ctx: ServiceContext) -> None:
+    settings = ctx.settings
+    store = MailStore(settings)
+    report = await asyncio.to_thread(store.reconcile)
+    if report.added or report.removed or report.updated:
+        log.info(
+            "index repaired: %d added, %d removed, %d updated",
+            report.added,
+            report.removed,
+            report.updated,
+        )
+    tls = server_context(settings)
+    server = ImapServer(store, ctx.accounts, tls, settings.hostname)
+
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.connection(reader, writer, tls=False)
+
+    async def implicit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.connection(reader, writer, tls=True)
+
+    listeners = [
+        await asyncio.start_server(plain, sock=ctx.listen("imap"), limit=70000),
+        await asyncio.start_server(implicit, sock=ctx.listen("imaps"), ssl=tls, limit=70000),
+    ]
+    ctx.ready()
+    try:
+        await ctx.stopping.wait()
+    finally:
+        for listener in listeners:
+            listener.close()
+        for task in list(server.sessions):
+            task.cancel()
+        for listener in listeners:
+            await listener.wait_closed()
+        store.close()
