@@ -71,6 +71,8 @@ def run_group(
         f"pass={password}",
         f"test={group}",
     ]
+    if os.environ.get("IMAPTEST_RAWLOG"):
+        args.append("rawlog")
     try:
         done = subprocess.run(
             args, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import quopri
 import re
 from dataclasses import dataclass, field
 
@@ -27,8 +26,9 @@ MAX_DEPTH = 100
 
 
 def as_served(raw: bytes) -> bytes:
-    """The message with CRLF line ends, as IMAP serves and measures it."""
-    if raw.count(b"\n") != raw.count(b"\r\n"):
+    """The message with CRLF line ends, as IMAP serves and measures it; a message
+    with NUL bytes (binary, from an APPEND of a literal8) is served as stored."""
+    if raw.count(b"\n") != raw.count(b"\r\n") and b"\0" not in raw:
         return _BARE_LF.sub(b"\r\n", raw)
     return raw
 
@@ -274,19 +274,23 @@ def _split(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
 
 
 def find_part(root: Part, section: list[int]) -> Part | None:
-    """The part a section number names (``[1, 2]`` for ``BODY[1.2]``)."""
+    """The part a section number names (``[1, 2]`` for ``BODY[1.2]``). The parts of
+    a message are its multipart's children, or its body alone (part 1); a
+    message/rfc822 part's parts are those of the message inside it."""
     part = root
-    for number in section:
-        if part.message is not None and not part.multipart:
-            part = part.message
-        if part.multipart:
-            if number < 1 or number > len(part.children):
-                return None
-            part = part.children[number - 1]
-        elif number == 1:
-            continue  # a non-multipart's part 1 is its body
+    for depth, number in enumerate(section):
+        if depth == 0:
+            container: Part | None = part
+        elif part.multipart:
+            container = part
         else:
+            container = part.message
+        if container is None:
             return None
+        children = container.children if container.multipart else [container]
+        if number < 1 or number > len(children):
+            return None
+        part = children[number - 1]
     return part
 
 
@@ -302,8 +306,28 @@ def decode_body(data: bytes, encoding: str) -> bytes | None:
             clean = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
             return base64.b64decode(clean[: len(clean) // 4 * 4])
     if encoding == "quoted-printable":
-        return quopri.decodestring(data)
+        return decode_qp(data)
     return None
+
+
+_QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def decode_qp(data: bytes) -> bytes:
+    """Quoted-printable as RFC 2045 §6.7 says (Python's quopri keeps the trailing
+    white space the RFC says to drop, and ``= `` soft breaks)."""
+    out = bytearray()
+    lines = data.split(b"\n")
+    for index, line in enumerate(lines):
+        last = index == len(lines) - 1
+        line = line.rstrip(b"\r").rstrip(b" \t")
+        soft = line.endswith(b"=")
+        if soft:
+            line = line[:-1]
+        out += _QP_HEX.sub(lambda m: bytes([int(m[1], 16)]), line)
+        if not soft and not last:
+            out += b"\r\n"
+    return bytes(out)
 
 
 # -- wire forms --------------------------------------------------------------------
@@ -496,16 +520,40 @@ def _address_tokens(text: bytes) -> list[tuple[str, bytes]]:
     return tokens
 
 
+Address = tuple[bytes | None, bytes | None, bytes | None, bytes | None]
+
+
 def _addr(
     name: bytes | None, route: bytes | None, mailbox: bytes | None, host: bytes | None
-) -> bytes:
-    return b"(" + b" ".join(_str(v) for v in (name, route, mailbox, host)) + b")"
+) -> Address:
+    return (name, route, mailbox, host)
 
 
 def address_list(raw: bytes) -> bytes:
     """An address header as IMAP's address list (with group markers), or NIL."""
+    parsed = parse_address_list(raw)
+    if not parsed:
+        return b"NIL"
+    return b"(" + b"".join(b"(" + b" ".join(_str(v) for v in a) + b")" for a in parsed) + b")"
+
+
+def address_text(raw: bytes) -> str:
+    """The addresses of a header as ``name <mailbox@host>, ...``, what SEARCH FROM/TO
+    match against (so comments and odd spacing do not hide an address)."""
+    out = []
+    for name, _, mailbox, host in parse_address_list(raw):
+        if mailbox is None or host is None:
+            continue
+        spec = mailbox + b"@" + host
+        out.append((name + b" <" + spec + b">") if name else spec)
+    return b", ".join(out).decode("utf-8", "replace")
+
+
+def parse_address_list(raw: bytes) -> list[Address]:
+    """An address header as (name, route, mailbox, host) items, groups marked as
+    IMAP marks them (a start with host NIL, an end with all NIL)."""
     tokens = _address_tokens(raw)
-    out: list[bytes] = []
+    out: list[Address] = []
     i = 0
     n = len(tokens)
 
@@ -545,9 +593,7 @@ def address_list(raw: bytes) -> bytes:
             out.append(item)
         i = k + 1
     del words
-    if not out:
-        return b"NIL"
-    return b"(" + b"".join(out) + b")"
+    return out
 
 
 def _mailbox_end(tokens: list[tuple[str, bytes]], i: int, group: bool) -> int:
@@ -575,7 +621,7 @@ def _phrase(items: list[tuple[str, bytes]]) -> bytes:
     return b" ".join(out)
 
 
-def _mailbox(items: list[tuple[str, bytes]]) -> bytes | None:
+def _mailbox(items: list[tuple[str, bytes]]) -> Address | None:
     if not items:
         return None
     comments = [v for k, v in items if k == "comment"]

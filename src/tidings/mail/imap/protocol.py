@@ -223,10 +223,9 @@ class Tokenizer:
             char = text[pos]
             if char == 0x5B:  # [ ... ] may hold spaces and parentheses
                 end = text.find(b"]", pos)
-                if end < 0:
-                    raise ProtocolError("Missing ]")
-                pos = end + 1
-                continue
+                if end > 0 and not any(p in self.literals for p in range(pos, end)):
+                    pos = end + 1
+                    continue
             if char in _ATOM_STOP or char == 0x29:
                 break
             pos += 1

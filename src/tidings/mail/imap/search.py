@@ -16,6 +16,7 @@ from email.message import Message
 from email.utils import parsedate_tz
 
 from tidings.mail.imap.folders import Msg
+from tidings.mail.imap.mime import address_text
 from tidings.mail.imap.protocol import Atom, ProtocolError, String, Token
 
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -90,6 +91,17 @@ class Item:
         if self._parsed is None:
             self._parsed = message_from_bytes(self.raw(), policy=policy.compat32)
         return self._parsed
+
+    def addresses(self, name: str) -> list[str]:
+        key = "\0addr:" + name
+        cached = self.header_cache.get(key)
+        if cached is None:
+            raw = [
+                str(v).encode("utf-8", "surrogateescape") for v in self.parsed().get_all(name, [])
+            ]
+            cached = [decode_words(address_text(v)) for v in raw] + self.headers(name)
+            self.header_cache[key] = cached
+        return cached
 
     def headers(self, name: str) -> list[str]:
         cached = self.header_cache.get(name)
@@ -262,10 +274,13 @@ class Parser:
                 raise SearchError("Invalid MODSEQ")
             modseq = int(token.value)
             return lambda item: item.msg.modseq >= modseq
-        if word in (b"FROM", b"TO", b"CC", b"BCC", b"SUBJECT"):
+        if word == b"SUBJECT":
+            needle = _fold(self.astring())
+            return lambda item: any(needle in _fold(v) for v in item.headers("subject"))
+        if word in (b"FROM", b"TO", b"CC", b"BCC"):
             name = word.decode().lower()
             needle = _fold(self.astring())
-            return lambda item: any(needle in _fold(v) for v in item.headers(name))
+            return lambda item: any(needle in _fold(v) for v in item.addresses(name))
         if word == b"HEADER":
             name = self.astring().lower()
             needle = _fold(self.astring())

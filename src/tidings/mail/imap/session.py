@@ -752,7 +752,9 @@ class Session:
         else:
             patterns = [pattern_token.value.decode("utf-8", "replace")]
         known = {b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH", b"SPECIAL-USE"}
-        if selection - known or (b"RECURSIVEMATCH" in selection and len(selection) == 1):
+        if selection - known or (
+            b"RECURSIVEMATCH" in selection and not selection - {b"RECURSIVEMATCH", b"REMOTE"}
+        ):
             raise Bad("Invalid selection options.")
         if returns - {b"SUBSCRIBED", b"CHILDREN", b"SPECIAL-USE", b"STATUS"}:
             raise Bad("Invalid return options.")
@@ -760,50 +762,89 @@ class Session:
             self.untagged(b'LIST (\\Noselect) "/" ""')
             return b"List completed."
         names, implied = self._all_names()
-        subscribed = set(self._subscriptions())
-        candidates: list[str] = []
-        if lsub or b"SUBSCRIBED" in selection:
-            candidates = list(subscribed | (set(names) if False else set()))
-        else:
-            candidates = names + sorted(implied)
-        out: list[tuple[str, list[str]]] = []
-        emitted = set()
-        for pattern in patterns:
-            full = pattern if pattern.startswith("/") or not ref else ref + pattern
+        existing = set(names)
+        everything = existing | implied
+        subscribed = self._subscriptions()
+        sub_set = set(subscribed)
+        full_patterns = [p if not ref or p.startswith("/") else ref + p for p in patterns]
+
+        def matches(name: str) -> bool:
+            for pattern in full_patterns:
+                test_name, test_pattern = name, pattern
+                if name.upper() == "INBOX" or name.upper().startswith("INBOX/"):
+                    test_name = "INBOX" + name[5:]
+                    if pattern.upper().startswith("INBOX"):
+                        test_pattern = "INBOX" + pattern[5:]
+                if _match(test_pattern, test_name):
+                    return True
+            return False
+
+        def ancestors(name: str) -> list[str]:
+            parts = name.split("/")
+            return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+        def children_attr(name: str) -> str:
+            prefix = name + "/"
+            has = any(n.startswith(prefix) for n in everything)
+            return "\\HasChildren" if has else "\\HasNoChildren"
+
+        extended = bool(selection or returns)
+        out: list[tuple[str, list[str], bytes]] = []
+        if lsub:
+            seen: set[str] = set()
+            for name in sorted(sub_set):
+                if matches(name) and name not in seen:
+                    seen.add(name)
+                    out.append((name, [] if name in existing else ["\\Noselect"], b""))
+            for name in sorted(sub_set):
+                for parent in ancestors(name):
+                    if parent not in sub_set and parent not in seen and matches(parent):
+                        seen.add(parent)
+                        out.append((parent, ["\\Noselect"], b""))
+        elif b"SUBSCRIBED" in selection:
+            candidates = sorted(everything | sub_set | {a for s in sub_set for a in ancestors(s)})
             for name in candidates:
-                test_name = name
-                upper_pat = full
-                if name.upper() == "INBOX":
-                    test_name = "INBOX"
-                    if full.upper().startswith("INBOX"):
-                        upper_pat = "INBOX" + full[5:]
-                if name in emitted or not _match(upper_pat, test_name):
+                if not matches(name):
                     continue
-                emitted.add(name)
                 attrs: list[str] = []
-                exists = name in names
-                if not exists:
-                    attrs.append(
-                        "\\NonExistent" if (selection or returns) and not lsub else "\\Noselect"
-                    )
-                if not lsub:
-                    has_children = any(n.startswith(name + "/") for n in names) or any(
-                        n.startswith(name + "/") for n in implied
-                    )
-                    attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
+                info = b""
+                if b"RECURSIVEMATCH" in selection:
+                    prefix = name + "/"
+                    if any(s.startswith(prefix) and not matches(s) for s in sub_set):
+                        info = b' ("CHILDINFO" ("SUBSCRIBED"))'
+                if name in sub_set:
+                    attrs.append("\\Subscribed")
+                elif not info:
+                    continue
+                if name not in existing:
+                    attrs.append("\\NonExistent")
+                if b"CHILDREN" in returns:
+                    attrs.append(children_attr(name))
                 special = SPECIAL_FOLDERS.get(name)
                 if special:
                     attrs.append(special)
-                if (b"SUBSCRIBED" in returns or b"SUBSCRIBED" in selection) and name in subscribed:
-                    attrs.append("\\Subscribed")
+                out.append((name, attrs, info))
+        else:
+            for name in names + sorted(implied):
+                if not matches(name):
+                    continue
+                special = SPECIAL_FOLDERS.get(name)
                 if b"SPECIAL-USE" in selection and not special:
                     continue
-                out.append((name, attrs))
+                attrs = []
+                if name not in existing:
+                    attrs.append("\\NonExistent" if extended else "\\Noselect")
+                attrs.append(children_attr(name))
+                if special:
+                    attrs.append(special)
+                if b"SUBSCRIBED" in returns and name in sub_set:
+                    attrs.append("\\Subscribed")
+                out.append((name, attrs, b""))
         verb = b"LSUB" if lsub else b"LIST"
-        for name, attrs in out:
-            line = verb + b" " + flag_list(attrs) + b' "/" ' + quoted(name.encode("utf-8"))
+        for name, attrs, info in out:
+            line = verb + b" " + flag_list(attrs) + b' "/" ' + quoted(name.encode("utf-8")) + info
             self.untagged(line)
-            if status_items is not None and name in names:
+            if status_items is not None and name in existing:
                 with contextlib.suppress(No):
                     await self._status_line(name, status_items)
         return (b"Lsub" if lsub else b"List") + b" completed."
@@ -1017,6 +1058,12 @@ class Session:
             self.untagged(b"%d RECENT" % len(view.recent))
         view.version = state.version if allow_expunge or len(view.uids) == len(state.uids) else -1
 
+    def _enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1): tell HIGHESTMODSEQ once."""
+        if not self.condstore and self.view is not None:
+            self.untagged(b"OK [HIGHESTMODSEQ %d] Highest" % self.view.folder.highest_modseq)
+        self.condstore = True
+
     def _flags(self, view: View, uid: int) -> bytes:
         flags = sorted(view.flags.get(uid, frozenset()), key=_flag_order)
         if uid in view.recent:
@@ -1158,8 +1205,18 @@ class Session:
             return found
 
         found = await asyncio.to_thread(run)
+        if ctx.uses_modseq:
+            self._enable_condstore()
         numbers = [uid if by_uid else seq for seq, uid in found]
         modseq = max((view.msgs[uid].modseq for _, uid in found), default=0)
+        if returns is not None and found and not {b"ALL", b"COUNT"} & set(returns):
+            # RFC 4731 §3.2: MIN/MAX alone report the modseq of the returned messages
+            shown = []
+            if b"MIN" in returns:
+                shown.append(found[0][1])
+            if b"MAX" in returns:
+                shown.append(found[-1][1])
+            modseq = max((view.msgs[uid].modseq for uid in shown), default=modseq)
         if returns is not None:
             if b"SAVE" in returns:
                 view.saved = [uid for _, uid in found]
@@ -1207,7 +1264,7 @@ class Session:
             if not isinstance(mods[1], Atom) or not mods[1].value.isdigit():
                 raise Bad("Invalid UNCHANGEDSINCE.")
             unchanged_since = int(mods[1].value)
-            self.condstore = True
+            self._enable_condstore()
             index = 2
         if len(args) < index + 2 or not isinstance(args[index], Atom):
             raise Bad("Invalid STORE item.")
@@ -1363,7 +1420,7 @@ class Session:
             }
             if word in simple:
                 if word == b"MODSEQ":
-                    self.condstore = True
+                    self._enable_condstore()
                 items.append(FetchItem(word.decode(), word.decode()))
                 continue
             match = _SECTION.match(raw.value)
@@ -1430,7 +1487,7 @@ class Session:
                     if not isinstance(value, Atom) or not value.value.isdigit():
                         raise Bad("Invalid CHANGEDSINCE.")
                     changed_since = int(value.value)
-                    self.condstore = True
+                    self._enable_condstore()
                     i += 2
                 elif (
                     isinstance(mod, Atom) and mod.upper() == b"VANISHED" and by_uid and self.qresync
@@ -1593,6 +1650,10 @@ class Session:
         if item.partial is not None:
             start, length = item.partial
             content = content[start : start + length]
+        if kind == "BODY" and b"\0" in content:
+            # IMAP4rev1 has no way to send NUL in BODY[]: what RFC 3516 allows, a
+            # binary part shown base64-encoded (as Dovecot does).
+            content = base64.encodebytes(content).replace(b"\n", b"\r\n")
         if kind == "BINARY" and b"\0" in content:
             return item.name.encode() + b" ~" + literal(content)
         return item.name.encode() + b" " + literal(content)
