@@ -27,10 +27,9 @@ from pathlib import Path
 from pymap.backend.maildir.uidlist import UidList
 
 from tidings.mail.imap.mime import metadata
-from tidings.mail.maildir import fsync_dir
+from tidings.mail.maildir import fsync_dir, unique_name
 from tidings.mail.store import (
     MailStore,
-    add_file,
     assign_uids,
     record_uid,
     scan_folder,
@@ -165,8 +164,14 @@ class FolderState:
             self.uid_validity = uidlist.uid_validity
             self.next_uid = max(uidlist.next_uid, 1)
             self.keywords = read_keywords(self.path)
-            store.sync_folder(self.address, self.name)
-            rows = self._rows(store)
+            known = {m.key: m for m in self.messages.values()}
+            if not self._stamp or any(key not in known for key in files):
+                # New files: the index parses them (rows, full text); the others are
+                # kept in step below without a rescan of the whole folder.
+                store.sync_folder(self.address, self.name)
+                rows = self._rows(store)
+            else:
+                rows = {k: (m.row, m.size, m.internal_date, m.modseq) for k, m in known.items()}
             new_messages: dict[int, Msg] = {}
             changed = False
             modseq = self.highest_modseq
@@ -205,7 +210,11 @@ class FolderState:
                 modseq, max((m.modseq for m in new_messages.values()), default=1)
             )
             if touched or gone:
-                self._save_modseqs(store, touched)
+                self._save_modseqs(
+                    store,
+                    touched,
+                    [known_msg.row for known_msg in known.values() if known_msg.key not in files],
+                )
             self._stamp = stamp
             if changed:
                 self.version += 1
@@ -283,8 +292,15 @@ class FolderState:
                     found[key] = (row_id, meta.size, internal_date, 0)
         return found
 
-    def _save_modseqs(self, store: MailStore, touched: list[Msg]) -> None:
+    def _save_modseqs(self, store: MailStore, touched: list[Msg], gone_rows: list[int]) -> None:
+        """New MODSEQs, and the index rows' flags (what the REST API shows) and rows
+        of expunged messages, in one transaction."""
         with store.index.transaction() as tx:
+            tx.executemany(
+                "UPDATE message SET flags = ?, uid = ? WHERE id = ?",
+                [(" ".join(sorted(m.flags)), m.uid, m.row) for m in touched],
+            )
+            tx.executemany("DELETE FROM message WHERE id = ?", [(r,) for r in gone_rows])
             tx.executemany(
                 "UPDATE imap_message SET modseq = ? WHERE id = ?",
                 [(m.modseq, m.row) for m in touched],
@@ -388,9 +404,27 @@ class FolderState:
         fsync_dir(self.path / "cur")
 
     def append(self, raw: bytes, flags: Iterable[str], internal_date: float) -> int:
+        """Store a message durably straight into ``cur/`` (never through ``new/``,
+        where another session would take it as a delivery) and give it its UID."""
         letters = self.letters(flags)
         from pymap.parsing.specials.objectid import ObjectId
 
-        path = add_file(self.path, raw, letters=letters, recent=False, internal_date=internal_date)
+        name = unique_name(len(raw))
+        tmp = self.path / "tmp" / name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.utime(tmp, (internal_date, internal_date))
+        path = self.path / "cur" / f"{name}:2,{letters}"
+        os.rename(tmp, path)  # noqa: PTH104
+        fsync_dir(path.parent)
         fields = {"E": str(ObjectId.random_email_id()), "T": str(ObjectId.random_thread_id())}
         return record_uid(self.path, path.name, fields)

@@ -401,16 +401,14 @@ class Session:
 
     async def _authenticate(self, user: str, password: str) -> bytes:
         try:
-            account = await asyncio.to_thread(
-                self.server.accounts.authenticate, user, password, source=self.peer
-            )
+            address = await self.server.authenticate(user, password, self.peer)
         except Throttled as exc:
             raise No(
                 f"Too many failed logins, try again in {exc.retry_after} seconds.", "UNAVAILABLE"
             ) from None
         except AuthFailed:
             raise No("Authentication failed.", "AUTHENTICATIONFAILED") from None
-        self.user = account.address
+        self.user = address
         root = await asyncio.to_thread(self.server.store.mailbox, self.user)
         self.root = root
         return b"[CAPABILITY " + self.capabilities() + b"] Logged in."
@@ -1008,16 +1006,7 @@ class Session:
         ):
             return
         current = state.messages
-        keywords = tuple(k for k in state.keywords if k)
-        if keywords != view.announced_keywords:
-            view.announced_keywords = keywords
-            self.untagged(b"FLAGS " + flag_list((*SYSTEM_FLAGS, *keywords)))
-            if not view.readonly:
-                self.untagged(
-                    b"OK [PERMANENTFLAGS "
-                    + flag_list((*SYSTEM_FLAGS, *keywords, "\\*"))
-                    + b"] Flags."
-                )
+        self._announce_keywords(view)
         if allow_expunge:
             gone = [uid for uid in view.uids if uid not in current]
             if gone:
@@ -1057,6 +1046,19 @@ class Session:
             self.untagged(b"%d EXISTS" % len(view.uids))
             self.untagged(b"%d RECENT" % len(view.recent))
         view.version = state.version if allow_expunge or len(view.uids) == len(state.uids) else -1
+
+    def _announce_keywords(self, view: View) -> None:
+        """A FLAGS response before any keyword the client has not been told of."""
+        keywords = tuple(k for k in view.folder.keywords if k)
+        if keywords != view.announced_keywords:
+            view.announced_keywords = keywords
+            self.untagged(b"FLAGS " + flag_list((*SYSTEM_FLAGS, *keywords)))
+            if not view.readonly:
+                self.untagged(
+                    b"OK [PERMANENTFLAGS "
+                    + flag_list((*SYSTEM_FLAGS, *keywords, "\\*"))
+                    + b"] Flags."
+                )
 
     def _enable_condstore(self) -> None:
         """A CONDSTORE-enabling command (RFC 7162 §3.1): tell HIGHESTMODSEQ once."""
@@ -1309,6 +1311,7 @@ class Session:
         await asyncio.to_thread(apply)
         if changed_uids:
             await asyncio.to_thread(state.refresh, self.server.store, force=True)
+        self._announce_keywords(view)
         for uid in uids:
             msg = state.messages.get(uid)
             seq = view.seq_of(uid)
@@ -1544,6 +1547,7 @@ class Session:
                 self._load_meta, [view.msgs[u].row for u in uids if u in view.msgs], needs_meta
             )
         expunged = False
+        self._announce_keywords(view)
         chunk: list[bytes] = []
         for uid in uids:
             msg = view.msgs.get(uid)
@@ -1582,7 +1586,9 @@ class Session:
         self.out.extend(chunk)
         await self.sync(allow_expunge=by_uid)
         if expunged:
-            raise No("Some messages were expunged meanwhile.", "EXPUNGEISSUED")
+            # RFC 2180 §4.1.3: messages another session expunged are left out of
+            # the answer (the EXPUNGE comes later); as Dovecot, still OK.
+            return b"[EXPUNGEISSUED] Some messages were expunged meanwhile."
         return b"Fetch completed."
 
     def _load_meta(self, rows: list[int], kinds: set[str]) -> dict[int, dict[str, bytes]]:
