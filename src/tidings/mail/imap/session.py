@@ -1567,6 +1567,18 @@ class Session:
             parts: list[bytes] = []
             flags_sent = False
             row_meta = meta.get(msg.row, {})
+            if needs_meta and not row_meta:
+                # Not in the index (yet, or the row went with an expunge meanwhile)
+                raw_meta = await asyncio.to_thread(state.read, msg)
+                if raw_meta is None:
+                    expunged = True
+                    continue
+                computed = mime.metadata(raw_meta)
+                row_meta = {
+                    "envelope": computed.envelope,
+                    "body": computed.body,
+                    "bodystructure": computed.bodystructure,
+                }
             for item in items:
                 fetched = self._fetch_value(item, view, msg, data, row_meta)
                 if fetched is None:
@@ -1623,12 +1635,7 @@ class Session:
             column = {"ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure"}[
                 kind
             ]
-            value = meta.get(column)
-            if value is None:
-                raw = view.folder.read(msg) or b""
-                computed = mime.metadata(raw)
-                value = getattr(computed, column)
-            return kind.encode() + b" " + value
+            return kind.encode() + b" " + meta[column]
         assert data is not None
         if kind == "RFC822":
             return b"RFC822 " + literal(data)
