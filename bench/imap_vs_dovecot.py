@@ -203,7 +203,7 @@ def main() -> None:
 
     print(f"\n{args.messages} messages of ~{args.size} bytes, implicit TLS, imaplib client.")
     print("Times in ms, cold (first connection) / warm (best of the next ones).\n")
-    print("| step | tidings (pymap) | Dovecot 2.3 | tidings/Dovecot (warm) |")
+    print("| step | tidings | Dovecot 2.3 | tidings/Dovecot (warm) |")
     print("|---|---|---|---|")
     names = {
         "select": "LOGIN done → SELECT INBOX",

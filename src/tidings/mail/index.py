@@ -313,6 +313,29 @@ class MailIndex:
         return True
 
     @staticmethod
+    def insert_imap(
+        conn: sqlite3.Connection,
+        address: str,
+        folder: str,
+        key: str,
+        *,
+        internal_date: float,
+        size: int,
+        envelope: bytes,
+        body: bytes,
+        bodystructure: bytes,
+        parts: str,
+    ) -> None:
+        """What IMAP serves of the message ``key`` (see ``_SCHEMA_IMAP``); MODSEQ 0
+        until the IMAP server first sees it."""
+        conn.execute(
+            "INSERT OR IGNORE INTO imap_message (id, internal_date, size, envelope, body,"
+            " bodystructure, parts, modseq) SELECT id, ?, ?, ?, ?, ?, ?, 0 FROM message"
+            " WHERE address = ? AND folder = ? AND key = ?",
+            (internal_date, size, envelope, body, bodystructure, parts, address, folder, key),
+        )
+
+    @staticmethod
     def folder_state(
         conn: sqlite3.Connection, address: str, folder: str
     ) -> dict[str, tuple[int, int | None, str]]:

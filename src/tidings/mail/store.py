@@ -38,6 +38,7 @@ from pymap.backend.maildir.uidlist import Record, UidList
 from pymap.parsing.specials.objectid import ObjectId
 
 from tidings.core.config import Settings
+from tidings.mail.imap.mime import metadata as imap_metadata
 from tidings.mail.index import FileState, IndexedMessage, MailIndex, summarise
 from tidings.mail.maildir import (
     SPECIAL_FOLDERS,
@@ -277,9 +278,13 @@ class MailStore:
         key = path.name.split(":", 1)[0]
         state = FileState(key, None, imap_flags(path.parent.parent, _info(path.name)))
         summary = summarise(message)
+        imap = imap_metadata(message)
         with self.index.transaction() as conn:
             MailIndex.insert(
                 conn, address, folder, state, summary, size=len(message), internal_date=time.time()
+            )
+            MailIndex.insert_imap(
+                conn, address, folder, key, internal_date=path.stat().st_mtime, **imap.fields()
             )
         return path
 
@@ -345,9 +350,9 @@ class MailStore:
                 except FileNotFoundError:
                     continue  # moved or flagged meanwhile: the next sync finds it
                 state = FileState(key, uids.get(key), imap_flags(path, _info(name), keywords))
-                parsed.append((state, summarise(raw), len(raw), internal_date))
+                parsed.append((state, summarise(raw), len(raw), internal_date, imap_metadata(raw)))
             with self.index.transaction() as conn:
-                for state, summary, size, internal_date in parsed:
+                for state, summary, size, internal_date, imap in parsed:
                     if MailIndex.insert(
                         conn,
                         address,
@@ -358,6 +363,14 @@ class MailStore:
                         internal_date=internal_date,
                     ):
                         report.added += 1
+                        MailIndex.insert_imap(
+                            conn,
+                            address,
+                            folder,
+                            state.key,
+                            internal_date=internal_date,
+                            **imap.fields(),
+                        )
         return report
 
     def sync_mailbox(self, address: str) -> SyncReport:

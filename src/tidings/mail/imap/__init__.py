@@ -4,7 +4,10 @@ release with ``[mail] imap_engine = "pymap"``."""
 
 from __future__ import annotations
 
-from tidings.core.services import ServiceContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tidings.core.services import ServiceContext
 
 
 async def main(ctx: ServiceContext) -> None:

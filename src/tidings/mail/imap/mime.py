@@ -17,6 +17,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from tidings.mail.imap.protocol import nstring, quoted
 
@@ -676,6 +677,16 @@ class Metadata:
     body: bytes
     bodystructure: bytes
     parts: str  # JSON of the part tree
+
+    def fields(self) -> dict[str, Any]:
+        """As keyword arguments of :meth:`MailIndex.insert_imap`."""
+        return {
+            "size": self.size,
+            "envelope": self.envelope,
+            "body": self.body,
+            "bodystructure": self.bodystructure,
+            "parts": self.parts,
+        }
 
 
 def metadata(raw: bytes) -> Metadata:
