@@ -67,6 +67,11 @@ class ImapServer:
             b"STATUS=SIZE",
             b"APPENDLIMIT=%d" % APPEND_LIMIT,
             b"BINARY",
+            b"SORT",
+            b"SORT=DISPLAY",
+            b"ESORT",
+            b"THREAD=ORDEREDSUBJECT",
+            b"THREAD=REFERENCES",
         ]
         self._secret = os.urandom(32)
         self._verified: dict[bytes, tuple[str, float]] = {}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, cast
 
 from tidings import __version__
 from tidings.core.accounts import AuthFailed, Throttled
-from tidings.mail.imap import mime
+from tidings.mail.imap import mime, sort
 from tidings.mail.imap.folders import (
     SYSTEM_FLAGS,
     FolderGone,
@@ -1155,31 +1155,12 @@ class Session:
         await self.sync(allow_expunge=True)
         return b"Expunge completed."
 
-    async def cmd_search(self, args: list[Token], by_uid: bool = False) -> bytes:
+    async def _matching(
+        self, args: list[Token], by_uid: bool
+    ) -> tuple[list[tuple[int, int]], Context]:
+        """(sequence number, UID) of the selected messages the search keys match."""
         view = self.view
         assert view is not None
-        args = list(args)
-        returns: list[bytes] | None = None
-        if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == b"RETURN":
-            if not isinstance(args[1], list):
-                raise Bad("RETURN takes a list.")
-            returns = [a.upper() for a in args[1] if isinstance(a, Atom)]
-            if len(returns) != len(args[1]) or set(returns) - {
-                b"MIN",
-                b"MAX",
-                b"ALL",
-                b"COUNT",
-                b"SAVE",
-            }:
-                raise Bad("Unknown RETURN option.")
-            if not returns:
-                returns = [b"ALL"]
-            args = args[2:]
-        if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == b"CHARSET":
-            charset = args[1].value.upper() if not isinstance(args[1], list) else b""
-            if charset not in (b"UTF-8", b"US-ASCII"):
-                raise No("Unsupported charset.", "BADCHARSET (UTF-8 US-ASCII)")
-            args = args[2:]
         await self.sync(allow_expunge=by_uid)
         ctx = Context(
             last_seq=len(view.uids),
@@ -1207,6 +1188,34 @@ class Session:
             return found
 
         found = await asyncio.to_thread(run)
+        return found, ctx
+
+    async def cmd_search(self, args: list[Token], by_uid: bool = False) -> bytes:
+        view = self.view
+        assert view is not None
+        args = list(args)
+        returns: list[bytes] | None = None
+        if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == b"RETURN":
+            if not isinstance(args[1], list):
+                raise Bad("RETURN takes a list.")
+            returns = [a.upper() for a in args[1] if isinstance(a, Atom)]
+            if len(returns) != len(args[1]) or set(returns) - {
+                b"MIN",
+                b"MAX",
+                b"ALL",
+                b"COUNT",
+                b"SAVE",
+            }:
+                raise Bad("Unknown RETURN option.")
+            if not returns:
+                returns = [b"ALL"]
+            args = args[2:]
+        if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == b"CHARSET":
+            charset = args[1].value.upper() if not isinstance(args[1], list) else b""
+            if charset not in (b"UTF-8", b"US-ASCII"):
+                raise No("Unsupported charset.", "BADCHARSET (UTF-8 US-ASCII)")
+            args = args[2:]
+        found, ctx = await self._matching(args, by_uid)
         if ctx.uses_modseq:
             self._enable_condstore()
         numbers = [uid if by_uid else seq for seq, uid in found]
@@ -1245,6 +1254,97 @@ class Session:
             line += b" (MODSEQ %d)" % modseq
         self.untagged(line)
         return b"Search completed."
+
+    def _charset(self, token: Token) -> None:
+        charset = token.value.upper() if not isinstance(token, list) else b""
+        if charset not in (b"UTF-8", b"US-ASCII"):
+            raise No("Unsupported charset.", "BADCHARSET (UTF-8 US-ASCII)")
+
+    async def _headers(self, found: list[tuple[int, int]]) -> list[sort.Headers]:
+        view = self.view
+        assert view is not None
+        folder = view.folder
+
+        def load() -> list[sort.Headers]:
+            out = []
+            for seq, uid in found:
+                msg = view.msgs[uid]
+                raw = folder.read(msg) or b""
+                out.append(
+                    sort.Headers(seq, uid, msg.size, msg.internal_date, sort.header_fields(raw))
+                )
+            return out
+
+        return await asyncio.to_thread(load)
+
+    async def cmd_sort(self, args: list[Token], by_uid: bool = False) -> bytes:
+        view = self.view
+        assert view is not None
+        args = list(args)
+        returns: list[bytes] | None = None
+        if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == b"RETURN":
+            if not isinstance(args[1], list):
+                raise Bad("RETURN takes a list.")
+            returns = [a.upper() for a in args[1] if isinstance(a, Atom)]
+            if set(returns) - {b"MIN", b"MAX", b"ALL", b"COUNT"}:
+                raise Bad("Unknown RETURN option.")
+            returns = returns or [b"ALL"]
+            args = args[2:]
+        if len(args) < 3 or not isinstance(args[0], list) or not args[0]:
+            raise Bad("SORT takes criteria, a charset and search keys.")
+        criteria: list[tuple[bytes, bool]] = []
+        reverse = False
+        for item in args[0]:
+            if not isinstance(item, Atom):
+                raise Bad("Invalid sort criterion.")
+            word = item.upper()
+            if word == b"REVERSE" and not reverse:
+                reverse = True
+                continue
+            if word not in sort.SORT_KEYS:
+                raise Bad("Invalid sort criterion.")
+            criteria.append((word, reverse))
+            reverse = False
+        if reverse or not criteria:
+            raise Bad("Invalid sort criteria.")
+        self._charset(args[1])
+        found, _ = await self._matching(args[2:], by_uid)
+        ordered = sort.sort_messages(await self._headers(found), criteria)
+        numbers = [h.uid if by_uid else h.seq for h in ordered]
+        if returns is not None:
+            parts = [b"(TAG " + quoted(self._tag) + b")"]
+            if by_uid:
+                parts.append(b"UID")
+            if numbers:
+                if b"MIN" in returns:
+                    parts.append(b"MIN %d" % min(numbers))
+                if b"MAX" in returns:
+                    parts.append(b"MAX %d" % max(numbers))
+                if b"ALL" in returns:
+                    parts.append(b"ALL " + _uid_set(numbers, keep_order=True))
+            if b"COUNT" in returns:
+                parts.append(b"COUNT %d" % len(numbers))
+            self.untagged(b"ESEARCH" + b"".join(b" " + p for p in parts))
+            return b"Sort completed."
+        self.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
+        return b"Sort completed."
+
+    async def cmd_thread(self, args: list[Token], by_uid: bool = False) -> bytes:
+        if len(args) < 3 or not isinstance(args[0], Atom):
+            raise Bad("THREAD takes an algorithm, a charset and search keys.")
+        algorithm = args[0].upper()
+        if algorithm not in (b"ORDEREDSUBJECT", b"REFERENCES"):
+            raise Bad("Unknown threading algorithm.")
+        self._charset(args[1])
+        found, _ = await self._matching(args[2:], by_uid)
+        headers = await self._headers(found)
+        if algorithm == b"ORDEREDSUBJECT":
+            roots = sort.thread_orderedsubject(headers)
+        else:
+            roots = sort.thread_references(headers)
+        body = sort.format_threads(roots, (lambda h: h.uid) if by_uid else (lambda h: h.seq))
+        self.untagged(b"THREAD " + body if body else b"THREAD")
+        return b"Thread completed."
 
     async def cmd_store(self, args: list[Token], by_uid: bool = False) -> bytes:
         view = self.view
@@ -1772,6 +1872,8 @@ _SELECTED_COMMANDS = {
     b"STORE": "cmd_store",
     b"COPY": "cmd_copy",
     b"MOVE": "cmd_move",
+    b"SORT": "cmd_sort",
+    b"THREAD": "cmd_thread",
 }
 _UID_COMMANDS = {
     b"FETCH": "cmd_fetch",
@@ -1780,4 +1882,6 @@ _UID_COMMANDS = {
     b"MOVE": "cmd_move",
     b"SEARCH": "cmd_search",
     b"EXPUNGE": "cmd_expunge",
+    b"SORT": "cmd_sort",
+    b"THREAD": "cmd_thread",
 }
