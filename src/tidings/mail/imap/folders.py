@@ -165,7 +165,14 @@ class FolderState:
             self.next_uid = max(uidlist.next_uid, 1)
             self.keywords = read_keywords(self.path)
             known = {m.key: m for m in self.messages.values()}
-            if not self._stamp or any(key not in known for key in files):
+            if not self._stamp:
+                # First look in this process: the index is usually complete already
+                # (deliveries index themselves, the service reconciles at start).
+                rows = self._rows(store)
+                if set(rows) != set(files):
+                    store.sync_folder(self.address, self.name)
+                    rows = self._rows(store)
+            elif any(key not in known for key in files):
                 # New files: the index parses them (rows, full text); the others are
                 # kept in step below without a rescan of the whole folder.
                 store.sync_folder(self.address, self.name)

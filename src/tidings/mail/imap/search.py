@@ -287,13 +287,23 @@ class Parser:
             return lambda item: any(needle in _fold(v) for v in item.headers(name))
         if word == b"BODY":
             needle = _fold(self.astring())
-            return lambda item: not needle or needle in _fold(_body_of(item))
+
+            def body(item: Item) -> bool:
+                if not needle:
+                    return True
+                quick = _plain_verdict(item, needle, whole=False)
+                return quick if quick is not None else needle in _fold(_body_of(item))
+
+            return body
         if word == b"TEXT":
             needle = _fold(self.astring())
 
             def text(item: Item) -> bool:
                 if not needle:
                     return True
+                quick = _plain_verdict(item, needle, whole=True)
+                if quick is not None:
+                    return quick
                 header = decode_words(_header_block(item.raw()).decode("utf-8", "replace"))
                 return needle in _fold(header) or needle in _fold(_body_of(item))
 
@@ -310,6 +320,27 @@ class Parser:
     def _saved(self, by_uid: bool) -> Node:
         saved = set(self.ctx.saved or [])
         return lambda item: item.msg.uid in saved
+
+
+_ENCODED = re.compile(rb"=\?|content-transfer-encoding:\s*(base64|quoted-printable)", re.I)
+
+
+def _plain_verdict(item: Item, needle: str, *, whole: bool) -> bool | None:
+    """The answer without parsing, when the bytes alone decide it: an ASCII word
+    (no white space, which unfolding could change) in a single-part message with no
+    encoded words or transfer encodings reads the same raw as decoded. None when the
+    message needs the full decoding."""
+    if not needle.isascii() or any(c.isspace() for c in needle):
+        return None
+    raw = item.raw()
+    if _ENCODED.search(raw) or b"multipart/" in raw[:65536].lower():
+        return None
+    if not whole:
+        end = raw.find(b"\r\n\r\n")
+        if end < 0:
+            end = raw.find(b"\n\n")
+        raw = raw[end:] if end >= 0 else b""
+    return needle.encode("ascii") in raw.lower()
 
 
 def _body_of(item: Item) -> str:
