@@ -45,6 +45,8 @@ class Part:
     children: list[Part] = field(default_factory=list)
     message: Part | None = None  # the message inside a message/rfc822 part
     encoding: str = "7bit"
+    shown: tuple[str, str] = ("text", "plain")  # type and subtype as written
+    encoding_shown: str = "7bit"
 
     def to_json(self) -> list[object]:
         return [
@@ -85,7 +87,7 @@ class Part:
 def header_end(data: bytes, start: int, end: int) -> int:
     """Offset of the body: just after the blank line that ends the header at
     ``start`` (or ``end`` when there is none)."""
-    if data.startswith(b"\r\n", start):
+    if start + 2 <= end and data.startswith(b"\r\n", start):
         return start + 2
     found = data.find(b"\r\n\r\n", start, end)
     return end if found < 0 else found + 4
@@ -186,16 +188,22 @@ def _strip_comments(text: bytes) -> bytes:
 def _content_type(
     value: bytes | None, default: tuple[str, str]
 ) -> tuple[str, str, list[tuple[str, str]]]:
+    """Type, subtype (as written: Dovecot keeps their case) and parameters; text
+    without a charset gets ``us-ascii`` (RFC 2045 §5.2), as Dovecot shows it."""
     if value is None:
-        return default[0], default[1], [("charset", "us-ascii")] if default[0] == "text" else []
-    clean = _strip_comments(value)
-    head = clean.split(b";", 1)[0].strip()
-    match = re.fullmatch(rb"(" + _TOKEN + rb")\s*/\s*(" + _TOKEN + rb")", head)
-    params = parse_params(clean)
-    if not match:
-        # Invalid type: treated as text/plain (RFC 2045 §5.2), Dovecot keeps the params
-        return "text", "plain", params or [("charset", "us-ascii")]
-    return match[1].decode("latin-1").lower(), match[2].decode("latin-1").lower(), params
+        main, sub, params = default[0], default[1], []
+    else:
+        clean = _strip_comments(value)
+        head = clean.split(b";", 1)[0].strip()
+        match = re.fullmatch(rb"(" + _TOKEN + rb")\s*/\s*(" + _TOKEN + rb")", head)
+        params = parse_params(clean)
+        if not match:
+            # Not type/subtype: shown as written with an empty subtype, as Dovecot does
+            return head.decode("latin-1"), "", []
+        main, sub = match[1].decode("latin-1"), match[2].decode("latin-1")
+    if main.lower() == "text" and _param(params, "charset") is None:
+        params = [("charset", "us-ascii"), *params]
+    return main, sub, params
 
 
 def _param(params: list[tuple[str, str]], name: str) -> str | None:
@@ -214,10 +222,13 @@ def parse(data: bytes) -> Part:
 def _parse_part(data: bytes, start: int, end: int, default: tuple[str, str], depth: int) -> Part:
     body = header_end(data, start, end)
     fields = parse_header(data[start:body])
-    ctype, subtype, params = _content_type(header_value(fields, "content-type"), default)
+    shown_type, shown_subtype, params = _content_type(header_value(fields, "content-type"), default)
+    ctype, subtype = shown_type.lower(), shown_subtype.lower()
     encoding = (header_value(fields, "content-transfer-encoding") or b"7bit").strip()
     part = Part(start, body, end, ctype, subtype, params)
-    part.encoding = _strip_comments(encoding).strip().decode("latin-1").lower() or "7bit"
+    part.shown = (shown_type, shown_subtype)
+    part.encoding_shown = _strip_comments(encoding).strip().decode("latin-1") or "7bit"
+    part.encoding = part.encoding_shown.lower()
     if depth >= MAX_DEPTH:
         return part
     if ctype == "multipart":
@@ -228,7 +239,8 @@ def _parse_part(data: bytes, start: int, end: int, default: tuple[str, str], dep
                 part.children.append(_parse_part(data, cs, ce, child_default, depth + 1))
         if not part.children:
             # No boundary or no parts: Dovecot shows one empty text/plain part.
-            part.children.append(Part(end, end, end, "text", "plain", [("charset", "us-ascii")]))
+            empty = Part(end, end, end, "text", "plain", [("charset", "us-ascii")])
+            part.children.append(empty)
     elif (
         ctype == "message"
         and subtype in ("rfc822", "global")
@@ -250,10 +262,12 @@ def _split(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
     current: int | None = None
     pos = start
     while pos < end:
-        if data.startswith(delimiter, pos):
-            line_end = data.find(b"\n", pos, end)
+        line_end = data.find(b"\n", pos, end)
+        rest = data[pos + len(delimiter) : end if line_end < 0 else line_end].rstrip(b"\r")
+        if data.startswith(delimiter, pos) and (rest.startswith(b"--") or not rest.strip(b" \t")):
+            # only a whole delimiter line: "--b1" is no delimiter of a "--b10" part
             next_line = end if line_end < 0 else line_end + 1
-            after = data[pos + len(delimiter) : pos + len(delimiter) + 2]
+            after = rest[:2]
             # the CRLF before a delimiter belongs to it, not to the part
             part_end = (
                 pos - 2 if pos - 2 >= (current or 0) and data[pos - 2 : pos] == b"\r\n" else pos
@@ -280,12 +294,12 @@ def find_part(root: Part, section: list[int]) -> Part | None:
     message/rfc822 part's parts are those of the message inside it."""
     part = root
     for depth, number in enumerate(section):
-        if depth == 0:
+        if depth == 0 or part.multipart:
             container: Part | None = part
-        elif part.multipart:
-            container = part
-        else:
+        elif part.message is not None:
             container = part.message
+        else:
+            container = part if number == 1 else None  # a leaf's part 1 is itself
         if container is None:
             return None
         children = container.children if container.multipart else [container]
@@ -337,7 +351,7 @@ def _params_list(params: list[tuple[str, str]]) -> bytes:
         return b"NIL"
     items = []
     for name, value in params:
-        items.append(quoted(name.upper().encode("utf-8")) + b" " + quoted(value.encode("utf-8")))
+        items.append(quoted(name.encode("utf-8")) + b" " + quoted(value.encode("utf-8")))
     return b"(" + b" ".join(items) + b")"
 
 
@@ -348,7 +362,7 @@ def _str(value: bytes | None) -> bytes:
 def _body_fields(data: bytes, part: Part, fields: list[tuple[str, bytes]]) -> bytes:
     cid = header_value(fields, "content-id")
     desc = header_value(fields, "content-description")
-    encoding = part.encoding.upper().encode("latin-1")
+    encoding = part.encoding_shown.encode("latin-1")
     return b" ".join(
         [
             _params_list(part.params),
@@ -361,10 +375,7 @@ def _body_fields(data: bytes, part: Part, fields: list[tuple[str, bytes]]) -> by
 
 
 def _lines(data: bytes, part: Part) -> int:
-    count = data.count(b"\n", part.body_start, part.body_end)
-    if part.body_end > part.body_start and data[part.body_end - 1] != 0x0A:
-        count += 1
-    return count
+    return data.count(b"\n", part.body_start, part.body_end)
 
 
 def _disposition(fields: list[tuple[str, bytes]]) -> bytes:
@@ -385,8 +396,6 @@ def _language(fields: list[tuple[str, bytes]]) -> bytes:
     tags = [t.strip() for t in re.split(rb"[,\s]+", _strip_comments(value)) if t.strip()]
     if not tags:
         return b"NIL"
-    if len(tags) == 1:
-        return quoted(tags[0])
     return b"(" + b" ".join(quoted(t) for t in tags) + b")"
 
 
@@ -395,7 +404,7 @@ def body_structure(data: bytes, part: Part, extended: bool) -> bytes:
     fields = parse_header(data[part.header_start : part.body_start])
     if part.multipart:
         children = b"".join(body_structure(data, c, extended) for c in part.children)
-        out = children + b" " + quoted(part.subtype.upper().encode("latin-1"))
+        out = children + b" " + quoted(part.shown[1].encode("latin-1"))
         if extended:
             out += b" " + b" ".join(
                 [
@@ -406,11 +415,7 @@ def body_structure(data: bytes, part: Part, extended: bool) -> bytes:
                 ]
             )
         return b"(" + out + b")"
-    head = (
-        quoted(part.ctype.upper().encode("latin-1"))
-        + b" "
-        + quoted(part.subtype.upper().encode("latin-1"))
-    )
+    head = quoted(part.shown[0].encode("latin-1")) + b" " + quoted(part.shown[1].encode("latin-1"))
     out = head + b" " + _body_fields(data, part, fields)
     if part.message is not None:
         inner = part.message
@@ -435,7 +440,7 @@ def body_structure(data: bytes, part: Part, extended: bool) -> bytes:
 def envelope(fields: list[tuple[str, bytes]]) -> bytes:
     def value(name: str) -> bytes:
         raw = header_value(fields, name)
-        return b"NIL" if raw is None or raw == b"" else quoted(raw)
+        return b"NIL" if raw is None else quoted(raw)
 
     def addresses(name: str, fallback: str | None = None) -> bytes:
         raw = header_value(fields, name)

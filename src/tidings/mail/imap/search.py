@@ -16,7 +16,7 @@ from email.message import Message
 from email.utils import parsedate_tz
 
 from tidings.mail.imap.folders import Msg
-from tidings.mail.imap.mime import address_text
+from tidings.mail.imap.mime import address_text, as_served, parse_header
 from tidings.mail.imap.protocol import Atom, ProtocolError, String, Token
 
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -79,6 +79,7 @@ class Item:
     _raw: bytes | None = None
     _parsed: Message | None = None
     _loaded: bool = False
+    _fields: list[tuple[str, bytes]] | None = None
     header_cache: dict[str, list[str]] = field(default_factory=dict)
 
     def raw(self) -> bytes:
@@ -92,27 +93,43 @@ class Item:
             self._parsed = message_from_bytes(self.raw(), policy=policy.compat32)
         return self._parsed
 
+    def fields(self) -> list[tuple[str, bytes]]:
+        if self._fields is None:
+            self._fields = parse_header(as_served(_header_block(self.raw()) + b"\n"))
+        return self._fields
+
     def addresses(self, name: str) -> list[str]:
         key = "\0addr:" + name
         cached = self.header_cache.get(key)
         if cached is None:
-            raw = [
-                str(v).encode("utf-8", "surrogateescape") for v in self.parsed().get_all(name, [])
-            ]
-            cached = [decode_words(address_text(v)) for v in raw] + self.headers(name)
+            raw = [v for k, v in self.fields() if k == name]
+            cached = [decode_words(address_text(v)) for v in raw]
+            cached += self.headers(name)
             self.header_cache[key] = cached
         return cached
 
     def headers(self, name: str) -> list[str]:
         cached = self.header_cache.get(name)
         if cached is None:
-            cached = [decode_words(v) for v in self.parsed().get_all(name, [])]
+            cached = [decode_words(_utf8(v)) for k, v in self.fields() if k == name]
             self.header_cache[name] = cached
         return cached
 
 
+def _utf8(value: bytes) -> str:
+    """Header bytes as text: UTF-8 when they are (8-bit headers, RFC 6532), else
+    Latin-1."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def decode_words(value: object) -> str:
     text = str(value)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        # raw 8-bit in a header (compat32 keeps it as surrogates): UTF-8, as sent
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     try:
         return str(make_header(decode_header(text)))
     except (ValueError, LookupError, UnicodeError, AssertionError):
@@ -360,7 +377,7 @@ def _sent_date(item: Item) -> dt.date:
                 return dt.date(parsed[0], parsed[1], parsed[2])
             except ValueError:
                 pass
-    return dt.datetime.fromtimestamp(item.msg.internal_date, dt.UTC).date()
+    return dt.date(1970, 1, 1)  # no usable Date: Dovecot's sent date is 0
 
 
 def _date_node(word: bytes, day: dt.date, of: Callable[[Item], dt.date]) -> Node:

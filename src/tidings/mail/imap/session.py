@@ -1759,7 +1759,7 @@ class Session:
             if kind == "BINARY.SIZE":
                 return item.name.encode() + b" %d" % len(content or b"")
         if content is None:
-            return item.name.encode() + b" NIL"
+            content = b""  # a part that does not exist is empty, as in Dovecot
         if item.partial is not None:
             start, length = item.partial
             content = content[start : start + length]
@@ -1767,7 +1767,13 @@ class Session:
             # IMAP4rev1 has no way to send NUL in BODY[]: what RFC 3516 allows, a
             # binary part shown base64-encoded (as Dovecot does).
             content = base64.encodebytes(content).replace(b"\n", b"\r\n")
-        if kind == "BINARY" and b"\0" in content:
+        decoded_8bit = (
+            kind == "BINARY"
+            and part is not None
+            and part.encoding in ("base64", "quoted-printable")
+            and re.search(rb"[\x80-\xff]", content) is not None
+        )
+        if kind == "BINARY" and (b"\0" in content or decoded_8bit):
             return item.name.encode() + b" ~" + literal(content)
         return item.name.encode() + b" " + literal(content)
 
@@ -1805,7 +1811,11 @@ def kinds_order(columns: list[str]) -> list[str]:
 
 
 def _filter_header(header: bytes, names: list[bytes], exclude: bool) -> bytes:
+    """HEADER.FIELDS (or .NOT) of a header block: the chosen fields with their folded
+    lines; lines that are no field stay with .NOT (as Dovecot keeps them); the blank
+    line that ends the header, if it had one."""
     wanted = {n.lower().decode("latin-1") for n in names}
+    ended = header.endswith(b"\r\n\r\n") or header == b"\r\n"
     lines = re.split(rb"(?<=\n)", header)
     out: list[bytes] = []
     keep = False
@@ -1816,11 +1826,14 @@ def _filter_header(header: bytes, names: list[bytes], exclude: bool) -> bytes:
             if keep:
                 out.append(line)
             continue
-        name = line.split(b":", 1)[0].strip().lower().decode("latin-1")
-        keep = (name in wanted) != exclude and b":" in line
+        name, colon, _ = line.partition(b":")
+        if not colon:
+            keep = exclude
+        else:
+            keep = (name.strip().lower().decode("latin-1") in wanted) != exclude
         if keep:
             out.append(line)
-    return b"".join(out) + b"\r\n"
+    return b"".join(out) + (b"\r\n" if ended or not exclude else b"")
 
 
 def _flag_order(flag: str) -> tuple[int, str]:
