@@ -572,14 +572,10 @@ class Session:
         view = self.view
         if validity != view.folder.uid_validity:
             return
-        known: list[tuple[int, int]] | None = None
+        known: list[tuple[int, int]] = [(1, view.folder.next_uid - 1)]
         if len(params) > 2 and isinstance(params[2], Atom):
             known = parse_sequence_set(params[2].value, view.folder.next_uid)
-        vanished = [
-            uid
-            for uid, modseq in view.folder.expunged_modseq.items()
-            if modseq > since and (known is None or any(lo <= uid <= hi for lo, hi in known))
-        ]
+        vanished = _vanished(view, known)
         if vanished:
             self.untagged(b"VANISHED (EARLIER) " + _uid_set(sorted(vanished)))
         for seq, uid in enumerate(view.uids, 1):
@@ -1605,14 +1601,11 @@ class Session:
             items.insert(0, FetchItem("UID", "UID"))
         if changed_since is not None and not any(i.kind == "MODSEQ" for i in items):
             items.append(FetchItem("MODSEQ", "MODSEQ"))
-        if vanished and changed_since is not None:
-            gone = [
-                u
-                for u, m in view.folder.expunged_modseq.items()
-                if m > changed_since and (not uids or uids[0] <= u)
-            ]
+        if vanished and changed_since is not None and isinstance(args[0], Atom):
+            requested = parse_sequence_set(args[0].value, max(view.folder.next_uid - 1, 1))
+            gone = _vanished(view, requested)
             if gone:
-                self.untagged(b"VANISHED (EARLIER) " + _uid_set(sorted(gone)))
+                self.untagged(b"VANISHED (EARLIER) " + _uid_set(gone))
         sets_seen = not view.readonly and any(
             i.kind in ("BODY", "BINARY", "RFC822", "RFC822.TEXT") and not i.peek
             for i in items
@@ -1834,6 +1827,22 @@ def _filter_header(header: bytes, names: list[bytes], exclude: bool) -> bytes:
         if keep:
             out.append(line)
     return b"".join(out) + (b"\r\n" if ended or not exclude else b"")
+
+
+def _vanished(view: View, ranges: list[tuple[int, int]], limit: int = 1_000_000) -> list[int]:
+    """UIDs in ``ranges`` that are not in the folder. RFC 7162 §3.2.5.1 lets a server
+    report UIDs expunged before the client's MODSEQ too, so this needs no record of
+    expunges (which would not survive a restart or another writer): every UID the
+    client may know that is gone now."""
+    present = set(view.folder.uids)
+    gone: list[int] = []
+    for lo, hi in ranges:
+        for uid in range(lo, min(hi, view.folder.next_uid - 1) + 1):
+            if uid not in present:
+                gone.append(uid)
+                if len(gone) >= limit:
+                    return sorted(set(gone))
+    return sorted(set(gone))
 
 
 def _flag_order(flag: str) -> tuple[int, str]:
