@@ -18,7 +18,7 @@ import ssl
 import time
 from pathlib import Path
 
-from tidings.core.accounts import Accounts
+from tidings.core.accounts import Accounts, AuthFailed
 from tidings.core.services import ServiceContext
 from tidings.core.tls import server_context
 from tidings.mail.imap.folders import FolderState
@@ -75,6 +75,7 @@ class ImapServer:
         ]
         self._secret = os.urandom(32)
         self._verified: dict[bytes, tuple[str, float]] = {}
+        self._verifying: dict[bytes, asyncio.Future[str]] = {}
         self._folders: dict[tuple[str, str], FolderState] = {}
         self.sessions: set[asyncio.Task[None]] = set()
 
@@ -93,7 +94,26 @@ class ImapServer:
         if hit is not None and hit[1] > now:
             await asyncio.to_thread(self.accounts.throttle.check, hit[0], source)
             return hit[0]
-        account = await asyncio.to_thread(self.accounts.authenticate, user, password, source=source)
+        pending = self._verifying.get(digest)
+        if pending is not None:
+            # The same credentials are being checked for another connection (clients
+            # open several at once): share that one argon2 run and its verdict.
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(
+            asyncio.to_thread(self.accounts.authenticate, user, password, source=source)
+        )
+        verdict: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._verifying[digest] = verdict
+        try:
+            account = await task
+        except BaseException as exc:
+            verdict.set_exception(exc if isinstance(exc, Exception) else AuthFailed("cancelled"))
+            verdict.exception()  # retrieved: no "never retrieved" warning if nobody waits
+            raise
+        else:
+            verdict.set_result(account.address)
+        finally:
+            del self._verifying[digest]
         if len(self._verified) > 10_000:
             self._verified.clear()
         self._verified[digest] = (account.address, now + AUTH_CACHE_SECONDS)
