@@ -410,7 +410,20 @@ class FolderState:
                 self.file_of(msg).unlink()
         fsync_dir(self.path / "cur")
 
+    def remove_appended(self, keys: list[str]) -> None:
+        """Undo appends of one command (a MULTIAPPEND that failed part-way)."""
+        wanted = set(keys)
+        for key, (sub, name) in scan_folder(self.path).items():
+            if key in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.path / sub / name).unlink()
+
     def append(self, raw: bytes, flags: Iterable[str], internal_date: float) -> int:
+        return self.append_keyed(raw, flags, internal_date)[0]
+
+    def append_keyed(
+        self, raw: bytes, flags: Iterable[str], internal_date: float
+    ) -> tuple[int, str]:
         """Store a message durably straight into ``cur/`` (never through ``new/``,
         where another session would take it as a delivery) and give it its UID."""
         letters = self.letters(flags)
@@ -434,4 +447,4 @@ class FolderState:
         os.rename(tmp, path)  # noqa: PTH104
         fsync_dir(path.parent)
         fields = {"E": str(ObjectId.random_email_id()), "T": str(ObjectId.random_thread_id())}
-        return record_uid(self.path, path.name, fields)
+        return record_uid(self.path, path.name, fields), name

@@ -99,7 +99,8 @@ async def read_command(
         parts.append(head)
         length = int(match[2])
         plus = bool(match[3])
-        limit = literal_limit(b"".join(parts))
+        # one limit for all the literals of a command (MULTIAPPEND sends several)
+        limit = literal_limit(b"".join(parts)) - sum(n for n, _ in literals.values())
         if length > limit:
             tag = b"".join(parts).split(b" ", 1)[0] or b"*"
             if plus:

@@ -67,6 +67,7 @@ class ImapServer:
             b"STATUS=SIZE",
             b"APPENDLIMIT=%d" % APPEND_LIMIT,
             b"BINARY",
+            b"MULTIAPPEND",
             b"SORT",
             b"SORT=DISPLAY",
             b"ESORT",

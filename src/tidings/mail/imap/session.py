@@ -891,36 +891,57 @@ class Session:
         self.untagged(b"STATUS " + quoted(name.encode()) + b" (" + b" ".join(values) + b")")
 
     async def cmd_append(self, args: list[Token]) -> bytes:
+        """APPEND, and MULTIAPPEND (RFC 3502): several messages, all or none."""
         if len(args) < 2:
             raise Bad("APPEND takes a mailbox and a message.")
         name = self.mailbox_name(args[0])
         rest = args[1:]
-        flags: list[str] = []
-        when = time.time()
-        if rest and isinstance(rest[0], list):
-            flags = self._flags_arg(rest.pop(0))
-        if rest and isinstance(rest[0], String) and not rest[0].literal:
-            when = parse_imap_date(rest.pop(0).value)  # type: ignore[union-attr]
-        if len(rest) != 1 or not isinstance(rest[0], String) or not rest[0].literal:
-            raise Bad("APPEND takes one message literal.")
-        message = rest[0].value
+        messages: list[tuple[bytes, list[str], float]] = []
+        while rest:
+            flags: list[str] = []
+            when = time.time()
+            if isinstance(rest[0], list):
+                flags = self._flags_arg(rest.pop(0))
+            if rest and isinstance(rest[0], String) and not rest[0].literal:
+                when = parse_imap_date(rest.pop(0).value)  # type: ignore[union-attr]
+            if not rest or not isinstance(rest[0], String) or not rest[0].literal:
+                raise Bad("APPEND takes message literals.")
+            message = rest.pop(0).value  # type: ignore[union-attr]
+            if "\\Recent" in flags:
+                raise Bad("\\Recent cannot be set.")
+            messages.append((message, flags, when))
         if not self.exists(name):
             raise No("Mailbox does not exist.", "TRYCREATE")
-        if len(message) > self.server.append_limit:
+        if sum(len(m) for m, _, _ in messages) > self.server.append_limit:
             raise No("Message too large.", "TOOBIG")
-        if not message:
+        if any(not m for m, _, _ in messages):
             raise No("Empty message.", "CANNOT")
-        if "\\Recent" in flags:
-            raise Bad("\\Recent cannot be set.")
         state = self.folder_state(name)
-        uid = await asyncio.to_thread(state.append, message, flags, when)
+
+        def append_all() -> list[int]:
+            added: list[int] = []
+            keys: list[str] = []
+            try:
+                for message, flags, when in messages:
+                    uid, key = state.append_keyed(message, flags, when)
+                    added.append(uid)
+                    keys.append(key)
+            except BaseException:
+                state.remove_appended(keys)  # all or none
+                raise
+            return added
+
+        uids = await asyncio.to_thread(append_all)
         await asyncio.to_thread(state.refresh, self.server.store, force=True)
         if not (self.view is not None and self.view.folder is state and not self.view.readonly):
-            state.unclaimed_recent.add(uid)
+            state.unclaimed_recent.update(uids)
         else:
-            self.view.recent.add(uid)
+            self.view.recent.update(uids)
         await self.sync(allow_expunge=True)
-        return b"[APPENDUID %d %d] Append completed." % (state.uid_validity, uid)
+        return b"[APPENDUID %d %s] Append completed." % (
+            state.uid_validity,
+            _uid_set(uids, keep_order=True),
+        )
 
     def _flags_arg(self, token: Token) -> list[str]:
         items = token if isinstance(token, list) else [token]
