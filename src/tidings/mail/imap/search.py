@@ -339,7 +339,10 @@ class Parser:
         return lambda item: item.msg.uid in saved
 
 
-_ENCODED = re.compile(rb"=\?|content-transfer-encoding:\s*(base64|quoted-printable)", re.I)
+_ENCODED = re.compile(
+    rb"=\?|content-transfer-encoding:\s*(?:base64|quoted-printable)|multipart/", re.I
+)
+_NEEDLES: dict[str, re.Pattern[bytes]] = {}
 
 
 def _plain_verdict(item: Item, needle: str, *, whole: bool) -> bool | None:
@@ -350,14 +353,20 @@ def _plain_verdict(item: Item, needle: str, *, whole: bool) -> bool | None:
     if not needle.isascii() or any(c.isspace() for c in needle):
         return None
     raw = item.raw()
-    if _ENCODED.search(raw) or b"multipart/" in raw[:65536].lower():
+    if _ENCODED.search(raw):
         return None
+    start = 0
     if not whole:
         end = raw.find(b"\r\n\r\n")
         if end < 0:
             end = raw.find(b"\n\n")
-        raw = raw[end:] if end >= 0 else b""
-    return needle.encode("ascii") in raw.lower()
+        start = end if end >= 0 else len(raw)
+    pattern = _NEEDLES.get(needle)
+    if pattern is None:
+        pattern = re.compile(re.escape(needle.encode("ascii")), re.I)
+        if len(_NEEDLES) < 1000:
+            _NEEDLES[needle] = pattern
+    return pattern.search(raw, start) is not None
 
 
 def _body_of(item: Item) -> str:
