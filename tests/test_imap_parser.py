@@ -6,10 +6,18 @@ its bounds."""
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Callable
+from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import Service
+from tests.test_imap import connect_tls
+from tidings.core.accounts import Accounts
+from tidings.core.config import Settings
 from tidings.mail.imap.protocol import (
     MAX_LINE,
     Atom,
@@ -21,6 +29,7 @@ from tidings.mail.imap.protocol import (
     mutf7_encode,
     read_command,
 )
+from tidings.mail.store import MailStore
 
 
 async def _read(data: bytes, limit: int = 1024) -> list[object]:
@@ -135,3 +144,113 @@ def test_a_line_longer_than_the_limit_is_an_error_not_a_buffer() -> None:
 def test_modified_utf7_round_trips(name: str) -> None:
     name = "".join(c for c in name if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF)
     assert mutf7_decode(mutf7_encode(name)) == name
+
+
+# -- the same, against a live server: every command gets its own tagged answer ------
+COMMANDS = st.sampled_from(
+    [
+        b"FETCH",
+        b"UID FETCH",
+        b"STORE",
+        b"SEARCH",
+        b"UID SEARCH",
+        b"SORT",
+        b"THREAD",
+        b"LIST",
+        b"STATUS",
+        b"SELECT",
+        b"EXAMINE",
+        b"COPY",
+        b"MOVE",
+        b"APPEND",
+        b"CREATE",
+        b"ENABLE",
+        b"ID",
+        b"NOOP",
+        b"EXPUNGE",
+        b"UID EXPUNGE",
+        b"LSUB",
+        b"RENAME",
+        b"GETQUOTA",
+    ]
+)
+ARGUMENTS = st.lists(
+    st.sampled_from(
+        [
+            b"1",
+            b"1:*",
+            b"*",
+            b"0",
+            b"4294967296",
+            b"$",
+            b"INBOX",
+            b'"Sent"',
+            b"(",
+            b")",
+            b"(FLAGS)",
+            b"BODY[1.2]<0.5>",
+            b"BODY.PEEK[HEADER.FIELDS (FROM)]",
+            b"BINARY[1]",
+            b"ENVELOPE",
+            b"NOT",
+            b"OR",
+            b"ALL",
+            b"TEXT",
+            b'"x"',
+            b"\\Seen",
+            b"+FLAGS",
+            b"(UNCHANGEDSINCE 1)",
+            b"RETURN",
+            b"(MIN MAX)",
+            b"CHARSET",
+            b"UTF-8",
+            b"REFERENCES",
+            b"(QRESYNC (1 1))",
+            b"&Jjo-",
+            b"&",
+            b"a/b",
+            b"../x",
+            b"NIL",
+            b"~{1+}\r\nx",
+        ]
+    ),
+    max_size=8,
+)
+
+
+@pytest.fixture
+def live(run_service: Callable[[str], Service], accounts: Accounts, settings: Settings) -> Any:
+    accounts.add_user("fuzz@example.test", "fuzz-password-1")
+    service = run_service("imap")
+    MailStore(settings).deliver(
+        "fuzz@example.test", b"From: a@example.org\r\nSubject: s\r\n\r\nbody\r\n"
+    )
+    client = connect_tls(settings)
+    client.login("fuzz@example.test", "fuzz-password-1")
+    client.select("INBOX")
+    yield client, service
+    client.logout()
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(COMMANDS, ARGUMENTS)
+def test_live_server_answers_every_command_with_its_own_code(
+    live: Any, command: bytes, arguments: list[bytes]
+) -> None:
+    client, service = live
+    tag = client._new_tag()
+    client.send(tag + b" " + b" ".join([command, *arguments]) + b"\r\n")
+    while True:
+        line = client.readline()
+        assert line, "the server closed the connection"
+        if line.startswith(b"+ "):
+            client.send(b"\r\n")  # finish a literal the generator opened
+            continue
+        if line.startswith(tag + b" "):
+            break
+    assert re.match(rb"^\S+ (OK|NO|BAD) ", line), line
+    assert b"SERVERBUG" not in line, line
+    assert "Traceback" not in service.log.read_text()

@@ -182,6 +182,7 @@ class Parser:
         self.tokens = tokens
         self.pos = 0
         self.ctx = ctx
+        self.depth = 0
 
     def parse_all(self) -> Node:
         nodes = []
@@ -211,9 +212,19 @@ class Parser:
         return int(token.value)
 
     def key(self) -> Node:
+        self.depth += 1
+        if self.depth > 200:  # NOT NOT NOT ... or OR OR OR ...: a BAD, not a crash
+            raise SearchError("Search program too deeply nested")
+        try:
+            return self._key()
+        finally:
+            self.depth -= 1
+
+    def _key(self) -> Node:
         token = self.next()
         if isinstance(token, list):
             sub = Parser(token, self.ctx)
+            sub.depth = self.depth
             return sub.parse_all()
         if isinstance(token, String):
             raise SearchError("Unexpected string in search")
