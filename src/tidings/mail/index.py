@@ -67,6 +67,8 @@ END;
 #: never open a message file. ``size`` is RFC822.SIZE (with CRLF line ends), ``parts``
 #: the MIME tree with byte offsets (JSON), the others IMAP wire syntax. Rows go with
 #: their message row (ON DELETE CASCADE; foreign keys are on in every connection).
+#: ``imap_text`` is IMAP SEARCH TEXT/BODY's substring index (FTS5 trigrams of the
+#: decoded header and text parts, case-folded), filled on a folder's first search.
 _SCHEMA_IMAP = """
 CREATE TABLE IF NOT EXISTS imap_message (
     id INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
@@ -84,6 +86,12 @@ CREATE TABLE IF NOT EXISTS imap_folder (
     highest_modseq INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (address, folder)
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS imap_text USING fts5 (
+    header, body, tokenize = 'trigram'
+);
+CREATE TRIGGER IF NOT EXISTS imap_text_delete AFTER DELETE ON message BEGIN
+    DELETE FROM imap_text WHERE rowid = old.id;
+END;
 """
 
 #: Schema steps by the version they bring the file to (``PRAGMA user_version``).

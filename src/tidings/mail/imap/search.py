@@ -175,6 +175,9 @@ class Context:
     saved: list[int] | None = None  # SEARCHRES $
     uses_modseq: bool = False
     local_tz: dt.tzinfo = dt.UTC
+    #: trigram index answers, by (column or "" for both, folded needle); None: scan
+    fts: dict[tuple[str, str], set[int]] | None = None
+    fts_requests: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Parser:
@@ -313,6 +316,15 @@ class Parser:
             name = self.astring().lower()
             needle = _fold(self.astring())
             return lambda item: any(needle in _fold(v) for v in item.headers(name))
+        if word in (b"BODY", b"TEXT") and self.ctx.fts is not None:
+            needle = _fold(self.astring())
+            if len(needle) >= 3:
+                # answered by the trigram index (the same folded text the scan reads)
+                request = ("body" if word == b"BODY" else "", needle)
+                self.ctx.fts_requests.append(request)
+                results = self.ctx.fts
+                return lambda item: item.msg.row in results.get(request, ())
+            self.pos -= 1
         if word == b"BODY":
             needle = _fold(self.astring())
 
@@ -378,6 +390,19 @@ def _plain_verdict(item: Item, needle: str, *, whole: bool) -> bool | None:
         if len(_NEEDLES) < 1000:
             _NEEDLES[needle] = pattern
     return pattern.search(raw, start) is not None
+
+
+def indexed_text(raw: bytes) -> tuple[str, str]:
+    """(header, body) as SEARCH TEXT/BODY read them, folded: what ``imap_text``
+    holds, so the index answers exactly as the scan does."""
+    item = Item(Msg(0, "", "", "", frozenset()), 0, False, lambda _msg: raw)
+    header = decode_words(_header_block(raw).decode("utf-8", "replace"))
+    return _fold(header), _fold(_body_of(item))
+
+
+def fts_phrase(needle: str, column: str) -> str:
+    quoted = '"' + needle.replace('"', '""') + '"'
+    return f"{column}:{quoted}" if column else quoted
 
 
 def _body_of(item: Item) -> str:
