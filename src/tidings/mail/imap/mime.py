@@ -563,11 +563,6 @@ def parse_address_list(raw: bytes) -> list[Address]:
     i = 0
     n = len(tokens)
 
-    def words(items: list[tuple[str, bytes]]) -> bytes:
-        return b" ".join(
-            v for k, v in items if k in ("atom", "quoted") or (k == "special" and v == b".")
-        )
-
     while i < n:
         # one mailbox, or a group "name: mailboxes ;"
         j = i
@@ -598,7 +593,6 @@ def parse_address_list(raw: bytes) -> list[Address]:
         if item:
             out.append(item)
         i = k + 1
-    del words
     return out
 
 

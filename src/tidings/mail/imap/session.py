@@ -466,7 +466,7 @@ class Session:
         raw = token.value
         if create:
             raw = raw.rstrip(b"/")
-        if raw.upper() == b"INBOX" or (raw.upper().startswith(b"INBOX/") and False):
+        if raw.upper() == b"INBOX":
             return "INBOX"
         if not raw:
             raise No("Empty mailbox name.", "CANNOT")
@@ -1405,7 +1405,6 @@ class Session:
         silent = bool(match[2])
         state = view.folder
         await asyncio.to_thread(state.refresh, self.server.store)
-        recent_flag = "\\Recent" in flags
         wanted = frozenset(f for f in flags if f != "\\Recent")
         failed: list[int] = []
         changed_uids: list[int] = []
@@ -1430,7 +1429,6 @@ class Session:
                 elif unchanged_since is not None:
                     changed_uids.append(uid)
 
-        del recent_flag
         await asyncio.to_thread(apply)
         if changed_uids:
             await asyncio.to_thread(state.refresh, self.server.store, force=True)
