@@ -65,3 +65,38 @@ def test_list_status_size_special_use_and_searchres(
         assert any(b'"name" "tidings"' in line for line in lines), lines
     finally:
         client.logout()
+
+
+def test_utf8_accept_names_and_append(
+    run_service: Callable[[str], Service], accounts: Accounts, settings: Settings
+) -> None:
+    accounts.add_user(*ALICE)
+    run_service("imap")
+    plain = login(settings)
+    utf8 = login(settings)
+    try:
+        assert "UTF8=ACCEPT" in utf8.capabilities
+        lines = raw(utf8, "ENABLE UTF8=ACCEPT")
+        assert any(b"ENABLED UTF8=ACCEPT" in line for line in lines), lines
+        name = "Entwürfe/Été".encode()
+        tag = utf8._new_tag()  # type: ignore[attr-defined]
+        utf8.send(tag + b' CREATE "' + name + b'"\r\n')  # type: ignore[attr-defined]
+        assert utf8.readline().startswith(tag + b" OK")  # type: ignore[attr-defined]
+        # the client that did not enable it sees the same folder in modified UTF-7
+        lines = raw(plain, 'LIST "" "Entw*"')
+        assert b'"Entw&APw-rfe/&AMk-t&AOk-"' in b"".join(lines), lines
+        lines = raw(utf8, 'LIST "" "Entw*"')
+        assert b'"' + name + b'"' in b"".join(lines), lines
+        mail = "From: José <jose@example.org>\r\nSubject: Grüße\r\n\r\nhi\r\n".encode()
+        utf8.send(  # type: ignore[attr-defined]
+            b'a9 APPEND "' + name + b'" UTF8 (~{%d+}\r\n' % len(mail) + mail + b")\r\n"
+        )
+        done = utf8.readline()  # type: ignore[attr-defined]
+        assert done.startswith(b"a9 OK [APPENDUID"), done
+        # without UTF8=ACCEPT an 8-bit name is refused with a code
+        plain.send(b'b1 SELECT "' + name + b'"\r\n')  # type: ignore[attr-defined]
+        refused = plain.readline()  # type: ignore[attr-defined]
+        assert refused.startswith(b"b1 NO [CANNOT]"), refused
+    finally:
+        plain.logout()
+        utf8.logout()

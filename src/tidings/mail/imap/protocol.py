@@ -247,6 +247,20 @@ def quoted(value: bytes) -> bytes:
     return literal(value)
 
 
+_QUOTABLE_UTF8 = re.compile(rb'^[^\x00\r\n"\\]*$')
+
+
+def quoted_utf8(value: bytes) -> bytes:
+    """Like :func:`quoted`, with UTF-8 allowed in the quotes (after UTF8=ACCEPT)."""
+    if len(value) < 1024 and _QUOTABLE_UTF8.match(value):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return literal(value)
+        return b'"' + value + b'"'
+    return literal(value)
+
+
 def literal(value: bytes) -> bytes:
     return b"{%d}\r\n" % len(value) + value
 

@@ -68,6 +68,7 @@ class ImapServer:
             b"APPENDLIMIT=%d" % APPEND_LIMIT,
             b"BINARY",
             b"MULTIAPPEND",
+            b"UTF8=ACCEPT",
             b"SORT",
             b"SORT=DISPLAY",
             b"ESORT",

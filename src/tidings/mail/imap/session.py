@@ -44,7 +44,9 @@ from tidings.mail.imap.protocol import (
     Tokenizer,
     literal,
     mutf7_decode,
+    mutf7_encode,
     quoted,
+    quoted_utf8,
     read_command,
 )
 from tidings.mail.imap.search import (
@@ -193,6 +195,7 @@ class Session:
         self.view: View | None = None
         self.condstore = False
         self.qresync = False
+        self.utf8 = False
         self.out: list[bytes] = []
 
     # -- capabilities -------------------------------------------------------------
@@ -470,6 +473,13 @@ class Session:
             return "INBOX"
         if not raw:
             raise No("Empty mailbox name.", "CANNOT")
+        if self.utf8 and not raw.isascii():
+            # UTF8=ACCEPT (RFC 6855): names come as UTF-8; on disk they stay modified
+            # UTF-7, as Dovecot keeps them, so both kinds of client see one folder.
+            try:
+                raw = mutf7_encode(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise No("Mailbox name is not UTF-8.", "CANNOT") from None
         try:
             mutf7_decode(raw)
         except ValueError:
@@ -481,6 +491,15 @@ class Session:
         if parts[0].upper() == "INBOX":
             raise No("Mailboxes below INBOX are not supported.", "CANNOT")
         return name
+
+    def _shown_name(self, name: str) -> bytes:
+        """A folder name on the wire: modified UTF-7, or UTF-8 once UTF8=ACCEPT."""
+        if self.utf8:
+            try:
+                return quoted_utf8(mutf7_decode(name.encode("ascii")).encode("utf-8"))
+            except (ValueError, UnicodeEncodeError):
+                pass
+        return quoted(name.encode("utf-8"))
 
     def folder_dir(self, name: str) -> Path:
         assert self.user is not None
@@ -838,7 +857,7 @@ class Session:
                 out.append((name, attrs, b""))
         verb = b"LSUB" if lsub else b"LIST"
         for name, attrs, info in out:
-            line = verb + b" " + flag_list(attrs) + b' "/" ' + quoted(name.encode("utf-8")) + info
+            line = verb + b" " + flag_list(attrs) + b' "/" ' + self._shown_name(name) + info
             self.untagged(line)
             if status_items is not None and name in existing:
                 with contextlib.suppress(No):
@@ -890,7 +909,7 @@ class Session:
             else:
                 raise Bad("Unknown STATUS item.")
             values.append(key + b" %d" % value)
-        self.untagged(b"STATUS " + quoted(name.encode()) + b" (" + b" ".join(values) + b")")
+        self.untagged(b"STATUS " + self._shown_name(name) + b" (" + b" ".join(values) + b")")
 
     async def cmd_append(self, args: list[Token]) -> bytes:
         """APPEND, and MULTIAPPEND (RFC 3502): several messages, all or none."""
@@ -906,6 +925,17 @@ class Session:
                 flags = self._flags_arg(rest.pop(0))
             if rest and isinstance(rest[0], String) and not rest[0].literal:
                 when = parse_imap_date(rest.pop(0).value)  # type: ignore[union-attr]
+            if (
+                self.utf8
+                and len(rest) >= 2
+                and isinstance(rest[0], Atom)
+                and rest[0].upper() == b"UTF8"
+                and isinstance(rest[1], list)
+                and len(rest[1]) == 1
+            ):
+                # RFC 6855 §4: APPEND ... UTF8 (~{n} message with UTF-8 headers)
+                rest.pop(0)
+                rest[0] = rest[0][0]  # type: ignore[index]
             if not rest or not isinstance(rest[0], String) or not rest[0].literal:
                 raise Bad("APPEND takes message literals.")
             message = rest.pop(0).value  # type: ignore[union-attr]
@@ -973,6 +1003,9 @@ class Session:
             if cap == b"CONDSTORE" and self.server.condstore_capable:
                 self.condstore = True
                 enabled.append(b"CONDSTORE")
+            elif cap == b"UTF8=ACCEPT":
+                self.utf8 = True
+                enabled.append(b"UTF8=ACCEPT")
             elif cap == b"QRESYNC" and self.server.qresync_capable:
                 self.condstore = self.qresync = True
                 enabled.append(b"QRESYNC")
