@@ -5,6 +5,7 @@ APPENDLIMIT."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 import pytest
@@ -100,3 +101,58 @@ def test_utf8_accept_names_and_append(
     finally:
         plain.logout()
         utf8.logout()
+
+
+def test_search_text_answers_the_same_from_the_trigram_index_as_from_the_scan(
+    run_service: Callable[[str], Service], accounts: Accounts, settings: Settings
+) -> None:
+    """The first TEXT/BODY search of a folder scans the messages and indexes them in
+    the background; later ones use the index. Both must answer the same."""
+    accounts.add_user(*ALICE)
+    run_service("imap")
+    store = MailStore(settings)
+    bodies = [
+        b"Subject: plain\r\n\r\nqwertyuiop asdfghjkl\r\n",
+        b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nnothing here\r\n",
+        b"Subject: qp\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"asdf=\r\nghjkl caf=C3=A9\r\n",
+        b"Subject: b64\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nWmFuemliYXIgY2Fmw6k=\r\n",
+        b'Subject: multi\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/html\r\n\r\n<p>Zanzibar</p>\r\n--b--\r\n",
+    ]
+    for body in bodies:
+        store.deliver(ALICE[0], b"From: a@example.org\r\n" + body)
+    keys = [
+        "TEXT sdfghj",
+        "BODY asdfghjkl",
+        "TEXT zanzibar",
+        "BODY Grüße",
+        "TEXT grüße",
+        "BODY café",
+        "TEXT subject: plain",
+        "BODY subject",
+    ]
+    client = login(settings)
+
+    def answers() -> list[bytes]:
+        out = []
+        for key in keys:
+            word, _, needle = key.partition(" ")
+            data = needle.encode()
+            lines = raw(client, f"SEARCH CHARSET UTF-8 {word} {{{len(data)}+}}\r\n{needle}")
+            out.append(b"".join(line for line in lines if line.startswith(b"* SEARCH")))
+        return out
+
+    try:
+        raw(client, "SELECT INBOX")
+        scanned = answers()
+        assert scanned[:3] == [b"* SEARCH 1 3\r\n", b"* SEARCH 1 3\r\n", b"* SEARCH 4 5\r\n"]
+        index = store.index._connect()
+        deadline = time.monotonic() + 60
+        while index.execute("SELECT count(*) FROM imap_text").fetchone()[0] < len(bodies):
+            assert time.monotonic() < deadline, "the text index was not filled"
+            raw(client, "NOOP")  # the server indexes between commands; ask again
+        assert answers() == scanned
+    finally:
+        client.logout()

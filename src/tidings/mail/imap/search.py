@@ -178,6 +178,7 @@ class Context:
     #: trigram index answers, by (column or "" for both, folded needle); None: scan
     fts: dict[tuple[str, str], set[int]] | None = None
     fts_requests: list[tuple[str, str]] = field(default_factory=list)
+    indexed: set[int] = field(default_factory=set)  # rows the trigram index holds
 
 
 class Parser:
@@ -316,38 +317,19 @@ class Parser:
             name = self.astring().lower()
             needle = _fold(self.astring())
             return lambda item: any(needle in _fold(v) for v in item.headers(name))
-        if word in (b"BODY", b"TEXT") and self.ctx.fts is not None:
+        if word in (b"BODY", b"TEXT"):
             needle = _fold(self.astring())
-            if len(needle) >= 3:
-                # answered by the trigram index (the same folded text the scan reads)
-                request = ("body" if word == b"BODY" else "", needle)
-                self.ctx.fts_requests.append(request)
-                results = self.ctx.fts
-                return lambda item: item.msg.row in results.get(request, ())
-            self.pos -= 1
-        if word == b"BODY":
-            needle = _fold(self.astring())
-
-            def body(item: Item) -> bool:
-                if not needle:
-                    return True
-                quick = _plain_verdict(item, needle, whole=False)
-                return quick if quick is not None else needle in _fold(_body_of(item))
-
-            return body
-        if word == b"TEXT":
-            needle = _fold(self.astring())
-
-            def text(item: Item) -> bool:
-                if not needle:
-                    return True
-                quick = _plain_verdict(item, needle, whole=True)
-                if quick is not None:
-                    return quick
-                header = decode_words(_header_block(item.raw()).decode("utf-8", "replace"))
-                return needle in _fold(header) or needle in _fold(_body_of(item))
-
-            return text
+            scan = _body_scan(needle) if word == b"BODY" else _text_scan(needle)
+            results, indexed = self.ctx.fts, self.ctx.indexed
+            if results is None or len(needle) < 3:
+                return scan
+            # Rows already in the trigram index (the same folded text the scan reads)
+            # are answered by it; the others are scanned.
+            request = ("body" if word == b"BODY" else "", needle)
+            self.ctx.fts_requests.append(request)
+            return lambda item: (
+                item.msg.row in results.get(request, ()) if item.msg.row in indexed else scan(item)
+            )
         if word in (b"OLDER", b"YOUNGER"):
             seconds = self.number()
             import time
@@ -403,6 +385,29 @@ def indexed_text(raw: bytes) -> tuple[str, str]:
 def fts_phrase(needle: str, column: str) -> str:
     quoted = '"' + needle.replace('"', '""') + '"'
     return f"{column}:{quoted}" if column else quoted
+
+
+def _body_scan(needle: str) -> Node:
+    def body(item: Item) -> bool:
+        if not needle:
+            return True
+        quick = _plain_verdict(item, needle, whole=False)
+        return quick if quick is not None else needle in _fold(_body_of(item))
+
+    return body
+
+
+def _text_scan(needle: str) -> Node:
+    def text(item: Item) -> bool:
+        if not needle:
+            return True
+        quick = _plain_verdict(item, needle, whole=True)
+        if quick is not None:
+            return quick
+        header = decode_words(_header_block(item.raw()).decode("utf-8", "replace"))
+        return needle in _fold(header) or needle in _fold(_body_of(item))
+
+    return text
 
 
 def _body_of(item: Item) -> str:

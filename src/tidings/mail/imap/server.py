@@ -21,7 +21,8 @@ from pathlib import Path
 from tidings.core.accounts import Accounts, AuthFailed
 from tidings.core.services import ServiceContext
 from tidings.core.tls import server_context
-from tidings.mail.imap.folders import FolderState
+from tidings.mail.imap.folders import FolderState, Msg
+from tidings.mail.imap.search import indexed_text
 from tidings.mail.imap.session import Session
 from tidings.mail.store import MailStore
 
@@ -30,6 +31,9 @@ log = logging.getLogger("tidings.imap")
 #: How long a verified password is trusted without hashing it again. A password
 #: changed meanwhile (``tidings user passwd``) keeps working that long in this process.
 AUTH_CACHE_SECONDS = 60.0
+#: Messages put in the SEARCH text index per step, and the pause between steps.
+TEXT_INDEX_BATCH = 100
+TEXT_INDEX_PAUSE = 0.01
 #: Largest APPEND accepted (advertised as APPENDLIMIT).
 APPEND_LIMIT = 64 * 1024 * 1024
 
@@ -78,6 +82,7 @@ class ImapServer:
         self._secret = os.urandom(32)
         self._verified: dict[bytes, tuple[str, float]] = {}
         self._verifying: dict[bytes, asyncio.Future[str]] = {}
+        self._indexing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._folders: dict[tuple[str, str], FolderState] = {}
         self.sessions: set[asyncio.Task[None]] = set()
 
@@ -120,6 +125,43 @@ class ImapServer:
             self._verified.clear()
         self._verified[digest] = (account.address, now + AUTH_CACHE_SECONDS)
         return account.address
+
+    def index_text_later(self, folder: FolderState, msgs: list[Msg]) -> None:
+        """Put these messages' text in the trigram index in the background, a batch
+        at a time, so a folder's first SEARCH TEXT costs one scan, not a scan plus
+        the indexing of the whole folder."""
+        key = (folder.address, folder.name)
+        if key in self._indexing:
+            return
+        task = asyncio.get_running_loop().create_task(self._index_text(folder, msgs))
+        self._indexing[key] = task
+        task.add_done_callback(lambda _: self._indexing.pop(key, None))
+
+    async def _index_text(self, folder: FolderState, msgs: list[Msg]) -> None:
+        index = self.store.index
+
+        def batch(chunk: list[Msg]) -> None:
+            texts = []
+            for msg in chunk:
+                raw = folder.read(msg)
+                if raw is not None:
+                    texts.append((msg.row, *indexed_text(raw), msg.row, msg.key))
+            with index.transaction() as tx:
+                tx.executemany("DELETE FROM imap_text WHERE rowid = ?", [(t[0],) for t in texts])
+                # a row expunged meanwhile (or its id reused by another message) is
+                # skipped: the text goes only to the row of the very same file
+                tx.executemany(
+                    "INSERT INTO imap_text (rowid, header, body) SELECT ?, ?, ?"
+                    " WHERE EXISTS (SELECT 1 FROM message WHERE id = ? AND key = ?)",
+                    texts,
+                )
+
+        try:
+            for start in range(0, len(msgs), TEXT_INDEX_BATCH):
+                await asyncio.to_thread(batch, msgs[start : start + TEXT_INDEX_BATCH])
+                await asyncio.sleep(TEXT_INDEX_PAUSE)  # sessions' commands go first
+        except Exception:
+            log.exception("indexing text for SEARCH failed in %s", folder.name)
 
     def folder(self, address: str, name: str, path: Path) -> FolderState:
         key = (address, name)
@@ -187,7 +229,7 @@ async def main(ctx: ServiceContext) -> None:
     finally:
         for listener in listeners:
             listener.close()
-        for task in list(server.sessions):
+        for task in [*server.sessions, *server._indexing.values()]:
             task.cancel()
         for listener in listeners:
             await listener.wait_closed()

@@ -58,7 +58,6 @@ from tidings.mail.imap.search import (
     fts_phrase,
     parse_sequence_set,
 )
-from tidings.mail.imap.search import indexed_text as search_text
 from tidings.mail.maildir import SPECIAL_FOLDERS, ensure_folder, folder_path, fsync_dir, user_root
 
 if TYPE_CHECKING:
@@ -1226,8 +1225,13 @@ class Session:
         except SearchError as exc:
             raise Bad(str(exc)) from None
         if ctx.fts_requests:
-            answers = await asyncio.to_thread(self._text_index, view, ctx.fts_requests)
-            ctx.fts.update(answers)  # the search program holds this very dict
+            answers, indexed, missing = await asyncio.to_thread(
+                self._text_index, view, ctx.fts_requests
+            )
+            ctx.fts.update(answers)  # the search program holds these very objects
+            ctx.indexed.update(indexed)
+            if missing:
+                self.server.index_text_later(view.folder, missing)
         folder = view.folder
         uids = list(view.uids)
         recent = view.recent
@@ -1756,11 +1760,11 @@ class Session:
 
     def _text_index(
         self, view: View, requests: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], set[int]]:
-        """Rows of the selected folder whose text has each needle, from the trigram
-        index; rows not in it yet (a folder's first search) are added first."""
-        index = self.server.store.index
-        conn = index._connect()
+    ) -> tuple[dict[tuple[str, str], set[int]], set[int], list[Msg]]:
+        """For each needle, the rows of the selected folder the trigram index finds;
+        the rows it holds; the messages it does not hold yet (scanned this time,
+        indexed in the background for the next search)."""
+        conn = self.server.store.index._connect()
         by_row = {msg.row: msg for msg in view.msgs.values()}
         rows = list(by_row)
         present: set[int] = set()
@@ -1769,25 +1773,14 @@ class Session:
             marks = ",".join("?" * len(batch))
             query = f"SELECT rowid FROM imap_text WHERE rowid IN ({marks})"  # noqa: S608
             present.update(r[0] for r in conn.execute(query, batch))
-        missing = [row for row in rows if row not in present]
-        for start in range(0, len(missing), 500):
-            texts = []
-            for row in missing[start : start + 500]:
-                raw = view.folder.read(by_row[row])
-                if raw is not None:
-                    texts.append((row, *search_text(raw)))
-            with index.transaction() as tx:
-                tx.executemany("DELETE FROM imap_text WHERE rowid = ?", [(t[0],) for t in texts])
-                tx.executemany("INSERT INTO imap_text (rowid, header, body) VALUES (?,?,?)", texts)
-        wanted = set(rows)
         out: dict[tuple[str, str], set[int]] = {}
         for column, needle in requests:
             found = conn.execute(
                 "SELECT rowid FROM imap_text WHERE imap_text MATCH ?",
                 (fts_phrase(needle, column),),
             )
-            out[(column, needle)] = {r[0] for r in found} & wanted
-        return out
+            out[(column, needle)] = {r[0] for r in found} & present
+        return out, present, [m for row, m in by_row.items() if row not in present]
 
     def _load_meta(self, rows: list[int], kinds: set[str]) -> dict[int, dict[str, bytes]]:
         columns = {"ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure"}
