@@ -68,7 +68,8 @@ END;
 #: the MIME tree with byte offsets (JSON), the others IMAP wire syntax. Rows go with
 #: their message row (ON DELETE CASCADE; foreign keys are on in every connection).
 #: ``imap_text`` is IMAP SEARCH TEXT/BODY's substring index (FTS5 trigrams of the
-#: decoded header and text parts, case-folded), filled on a folder's first search.
+#: decoded header and text parts, case-folded), filled by the IMAP process in the
+#: background after a folder's first search.
 _SCHEMA_IMAP = """
 CREATE TABLE IF NOT EXISTS imap_message (
     id INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
