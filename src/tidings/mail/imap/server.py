@@ -34,6 +34,8 @@ AUTH_CACHE_SECONDS = 60.0
 #: Messages put in the SEARCH text index per step, and the pause between steps.
 TEXT_INDEX_BATCH = 100
 TEXT_INDEX_PAUSE = 0.01
+#: How long a closing TLS connection waits for the client's close_notify.
+TLS_SHUTDOWN_SECONDS = 1.0
 #: Largest APPEND accepted (advertised as APPENDLIMIT).
 APPEND_LIMIT = 64 * 1024 * 1024
 
@@ -221,7 +223,16 @@ async def main(ctx: ServiceContext) -> None:
 
     listeners = [
         await asyncio.start_server(plain, sock=ctx.listen("imap"), limit=70000),
-        await asyncio.start_server(implicit, sock=ctx.listen("imaps"), ssl=tls, limit=70000),
+        await asyncio.start_server(
+            implicit,
+            sock=ctx.listen("imaps"),
+            ssl=tls,
+            limit=70000,
+            # After BYE, close without waiting long for the client's close_notify:
+            # clients (imaptest, some mobile ones) wait for our close instead, and
+            # asyncio's default kept such connections open for 30 s.
+            ssl_shutdown_timeout=TLS_SHUTDOWN_SECONDS,
+        ),
     ]
     ctx.ready()
     try:
