@@ -122,6 +122,8 @@ class FolderState:
     version: int = 0  # bumped on every change sessions must see
     expunged_modseq: dict[int, int] = field(default_factory=dict)  # uid → modseq (QRESYNC)
     _stamp: tuple[int, ...] = ()
+    _uidlist_cache: UidList | None = None
+    _uidlist_version: tuple[int, int, int] = (0, 0, 0)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- reading the folder -----------------------------------------------------
@@ -150,8 +152,11 @@ class FolderState:
             stamp = self._fingerprint()
             recent = self._claim_new()
             files = scan_folder(self.path)
-            uid_of = assign_uids(self.path, files) if files else {}
-            uidlist = UidList.file_read(str(self.path))
+            uidlist = self._uidlist()
+            uid_of = {record.key: record.uid for record in uidlist.records}
+            if any(key not in uid_of for key in files):
+                uid_of = assign_uids(self.path, files)
+                uidlist = self._uidlist()
             if uidlist.uid_validity == 0 or not (self.path / "dovecot-uidlist").exists():
                 with uidlist_lock(self.path):
                     uidlist = UidList.file_read(str(self.path))
@@ -226,6 +231,20 @@ class FolderState:
             if changed:
                 self.version += 1
             return changed
+
+    def _uidlist(self) -> UidList:
+        """``dovecot-uidlist``, parsed again only when the file changed: it is only
+        ever replaced by rename, so (inode, size, mtime) tells. Parsing it (pymap,
+        pure Python) was the largest cost of a refresh under load."""
+        try:
+            st = os.stat(self.path / "dovecot-uidlist")  # noqa: PTH116
+            version = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            version = (0, 0, 0)
+        if self._uidlist_cache is None or version != self._uidlist_version:
+            self._uidlist_cache = UidList.file_read(str(self.path))
+            self._uidlist_version = version
+        return self._uidlist_cache
 
     def _claim_new(self) -> list[str]:
         """Move files from ``new/`` to ``cur/`` (as Dovecot does): whoever moves one
