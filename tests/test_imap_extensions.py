@@ -4,6 +4,7 @@ APPENDLIMIT."""
 
 from __future__ import annotations
 
+import imaplib
 import re
 import time
 from collections.abc import Callable
@@ -64,6 +65,13 @@ def test_list_status_size_special_use_and_searchres(
         ), lines
         lines = raw(client, 'ID ("name" "test")')
         assert any(b'"name" "tidings"' in line for line in lines), lines
+        # refused by the file system (name too long): NO with a code, session goes on
+        typ, data = client._simple_command("CREATE", "x" * 300)  # type: ignore[attr-defined]
+        assert typ == "NO" and b"[CANNOT]" in data[-1], data
+        raw(client, "ENABLE QRESYNC")
+        with pytest.raises(imaplib.IMAP4.error, match="Invalid QRESYNC"):
+            client._simple_command("SELECT", "INBOX", "(QRESYNC (x y))")  # type: ignore[attr-defined]
+        assert client.noop()[0] == "OK"
     finally:
         client.logout()
 

@@ -302,6 +302,20 @@ class Session:
             return True
         except (ConnectionError, asyncio.IncompleteReadError):
             raise
+        except OSError as exc:
+            # the file system refused (name too long, disk full, permissions): the
+            # command was not done, the session goes on
+            log.warning(
+                "IMAP %s refused by the file system: %s", name.decode("ascii", "replace"), exc
+            )
+            self.out.append(
+                tag
+                + b" NO [CANNOT] The server could not do that: "
+                + exc.strerror.encode("ascii", "replace")
+                + b"\r\n"
+                if exc.strerror
+                else tag + b" NO [CANNOT] The server could not do that.\r\n"
+            )
         except Exception:
             log.exception(
                 "IMAP command %s failed for %s", name.decode("ascii", "replace"), self.user
@@ -538,7 +552,13 @@ class Session:
                 elif isinstance(item, Atom) and item.upper() == b"QRESYNC" and self.qresync:
                     if i + 1 >= len(params) or not isinstance(params[i + 1], list):
                         raise Bad("QRESYNC takes a list.")
-                    qresync = params[i + 1]  # type: ignore[assignment]
+                    given = params[i + 1]
+                    assert isinstance(given, list)
+                    if len(given) < 2 or not all(
+                        isinstance(q, Atom) and q.value.isdigit() for q in given[:2]
+                    ):
+                        raise Bad("Invalid QRESYNC parameters.")
+                    qresync = given
                     i += 1
                 else:
                     raise Bad("Unknown SELECT parameter.")
@@ -585,7 +605,9 @@ class Session:
 
     def _qresync_select(self, params: list[Token]) -> None:
         assert self.view is not None
-        if len(params) < 2 or not all(isinstance(p, Atom) for p in params[:2]):
+        if len(params) < 2 or not all(
+            isinstance(p, Atom) and p.value.isdigit() for p in params[:2]
+        ):
             raise Bad("Invalid QRESYNC parameters.")
         validity = int(params[0].value)  # type: ignore[union-attr]
         since = int(params[1].value)  # type: ignore[union-attr]
