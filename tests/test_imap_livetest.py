@@ -26,8 +26,6 @@ KNOWN_FAILURES = {
     # The suite compares IMAPClient 4's Envelope dataclass as a sequence: fails
     # against any server.
     "test_fetch",
-    # pymap counts the lines of a multipart body part differently (5 expected, 27).
-    "test_BODYSTRUCTURE",
     # pymap's LSUB also lists the unsubscribed parent of subscribed folders.
     "test_subscriptions",
     # The suite expects a server slow enough for a 0.1 ms read timeout to fire.

@@ -319,6 +319,11 @@ class Mail(Section):
         "(Python runs one core per process; the per-source limits count for all of them "
         "together); 0: one per CPU, at most 2. `tidings up` runs smtp in one process.",
     )
+    imap_engine: Literal["tidings", "pymap"] = Field(
+        "tidings",
+        description="IMAP server engine: tidings' own, answering from the index, or the "
+        "pymap-based one of earlier releases (kept for one release as a fallback).",
+    )
     smarthost: Smarthost = Field(default_factory=Smarthost)
     outbound: Outbound = Field(default_factory=Outbound)
     dkim: Dkim = Field(default_factory=Dkim)

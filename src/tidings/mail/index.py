@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tidings.core.sqlite import setup_lock
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS message (
@@ -61,6 +61,42 @@ CREATE TRIGGER IF NOT EXISTS message_text_delete AFTER DELETE ON message BEGIN
     DELETE FROM message_text WHERE rowid = old.id;
 END;
 """
+
+#: Version 2: what the IMAP server serves of each message, computed once (at indexing,
+#: or on first use for rows indexed before) so SELECT, FETCH of metadata and SEARCH
+#: never open a message file. ``size`` is RFC822.SIZE (with CRLF line ends), ``parts``
+#: the MIME tree with byte offsets (JSON), the others IMAP wire syntax. Rows go with
+#: their message row (ON DELETE CASCADE; foreign keys are on in every connection).
+#: ``imap_text`` is IMAP SEARCH TEXT/BODY's substring index (FTS5 trigrams of the
+#: decoded header and text parts, case-folded), filled by the IMAP process in the
+#: background after a folder's first search.
+_SCHEMA_IMAP = """
+CREATE TABLE IF NOT EXISTS imap_message (
+    id INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE,
+    internal_date REAL NOT NULL,
+    size INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    body BLOB NOT NULL,
+    bodystructure BLOB NOT NULL,
+    parts TEXT NOT NULL,
+    modseq INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS imap_folder (
+    address TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    highest_modseq INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (address, folder)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS imap_text USING fts5 (
+    header, body, tokenize = 'trigram'
+);
+CREATE TRIGGER IF NOT EXISTS imap_text_delete AFTER DELETE ON message BEGIN
+    DELETE FROM imap_text WHERE rowid = old.id;
+END;
+"""
+
+#: Schema steps by the version they bring the file to (``PRAGMA user_version``).
+_MIGRATIONS = {1: _SCHEMA, 2: _SCHEMA_IMAP}
 
 #: How much body text goes into the full-text index, per message.
 BODY_TEXT_LIMIT = 256 * 1024
@@ -207,8 +243,8 @@ class MailIndex:
             conn.execute("PRAGMA journal_mode=WAL")
             if not self._schema_ready:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    conn.executescript(_MIGRATIONS[step] + f"PRAGMA user_version={step};")
                 self._schema_ready = True
         # NORMAL is durable across a process crash in WAL mode; only power loss can
         # drop the last commits, and the index is rebuilt from the Maildirs anyway.
@@ -284,6 +320,29 @@ class MailIndex:
             ),
         )
         return True
+
+    @staticmethod
+    def insert_imap(
+        conn: sqlite3.Connection,
+        address: str,
+        folder: str,
+        key: str,
+        *,
+        internal_date: float,
+        size: int,
+        envelope: bytes,
+        body: bytes,
+        bodystructure: bytes,
+        parts: str,
+    ) -> None:
+        """What IMAP serves of the message ``key`` (see ``_SCHEMA_IMAP``); MODSEQ 0
+        until the IMAP server first sees it."""
+        conn.execute(
+            "INSERT OR IGNORE INTO imap_message (id, internal_date, size, envelope, body,"
+            " bodystructure, parts, modseq) SELECT id, ?, ?, ?, ?, ?, ?, 0 FROM message"
+            " WHERE address = ? AND folder = ? AND key = ?",
+            (internal_date, size, envelope, body, bodystructure, parts, address, folder, key),
+        )
 
     @staticmethod
     def folder_state(

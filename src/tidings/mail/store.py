@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pymap.backend.maildir.flags import MaildirFlags
 from pymap.backend.maildir.io import FileWriteable
@@ -40,6 +40,7 @@ from pymap.backend.maildir.uidlist import Record, UidList
 from pymap.parsing.specials.objectid import ObjectId
 
 from tidings.core.config import Settings
+from tidings.mail.imap.mime import metadata as imap_metadata
 from tidings.mail.index import FileState, IndexedMessage, MailIndex, Summary, summarise
 from tidings.mail.maildir import (
     SPECIAL_FOLDERS,
@@ -280,9 +281,13 @@ class MailStore:
         key = path.name.split(":", 1)[0]
         state = FileState(key, None, imap_flags(path.parent.parent, _info(path.name)))
         summary = summarise(message)
+        imap = imap_metadata(message)
         with self.index.transaction() as conn:
             MailIndex.insert(
                 conn, address, folder, state, summary, size=len(message), internal_date=time.time()
+            )
+            MailIndex.insert_imap(
+                conn, address, folder, key, internal_date=path.stat().st_mtime, **imap.fields()
             )
         return path
 
@@ -310,6 +315,7 @@ class MailStore:
         are stored, and the next :meth:`sync_folder` indexes them (as after a crash
         between file and row)."""
         summaries: dict[int, Summary] = {}
+        structures: dict[int, Any] = {}
         try:
             with self.index.transaction() as conn:
                 now = time.time()
@@ -317,7 +323,9 @@ class MailStore:
                     summary = summaries.get(id(message))
                     if summary is None:
                         summary = summaries[id(message)] = summarise(message)
-                    state = FileState(path.name.split(":", 1)[0], None, "")
+                        structures[id(message)] = imap_metadata(message)
+                    key = path.name.split(":", 1)[0]
+                    state = FileState(key, None, "")
                     MailIndex.insert(
                         conn,
                         address.lower(),
@@ -326,6 +334,15 @@ class MailStore:
                         summary,
                         size=len(message),
                         internal_date=now,
+                    )
+                    # What IMAP serves (ENVELOPE, BODYSTRUCTURE, offsets), as deliver does.
+                    MailIndex.insert_imap(
+                        conn,
+                        address.lower(),
+                        "INBOX",
+                        key,
+                        internal_date=path.stat().st_mtime,
+                        **structures[id(message)].fields(),
                     )
         except sqlite3.Error:
             log.exception("index rows of %d stored message(s) not written", len(written))
@@ -386,9 +403,9 @@ class MailStore:
                 except FileNotFoundError:
                     continue  # moved or flagged meanwhile: the next sync finds it
                 state = FileState(key, uids.get(key), imap_flags(path, _info(name), keywords))
-                parsed.append((state, summarise(raw), len(raw), internal_date))
+                parsed.append((state, summarise(raw), len(raw), internal_date, imap_metadata(raw)))
             with self.index.transaction() as conn:
-                for state, summary, size, internal_date in parsed:
+                for state, summary, size, internal_date, imap in parsed:
                     if MailIndex.insert(
                         conn,
                         address,
@@ -399,6 +416,14 @@ class MailStore:
                         internal_date=internal_date,
                     ):
                         report.added += 1
+                        MailIndex.insert_imap(
+                            conn,
+                            address,
+                            folder,
+                            state.key,
+                            internal_date=internal_date,
+                            **imap.fields(),
+                        )
         return report
 
     def sync_mailbox(self, address: str) -> SyncReport:

@@ -20,7 +20,7 @@ from pymap.imap import IMAPConnection
 
 from tidings.core.services import ServiceContext
 from tidings.core.tls import server_context
-from tidings.mail.imap_backend import TidingsConfig, TidingsConnectionState, TidingsLogin
+from tidings.mail.imap.pymap_backend import TidingsConfig, TidingsConnectionState, TidingsLogin
 from tidings.mail.store import MailStore
 
 log = logging.getLogger("tidings.imap")
