@@ -96,6 +96,12 @@ SERVICES: dict[str, ServiceSpec] = {
             "IMAP (STARTTLS and implicit TLS) on the users' Maildirs",
         ),
         ServiceSpec(
+            "dav",
+            "tidings.dav.service:main",
+            (Endpoint("dav", "http"),),
+            "calendars and contacts: CalDAV/CardDAV (Xandikos) and their REST API",
+        ),
+        ServiceSpec(
             "mcp-mail",
             "tidings.mcp.service:main",
             (Endpoint("mcp_mail", "http"),),
