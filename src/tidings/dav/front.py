@@ -226,10 +226,10 @@ def _destination_path(destination: str) -> str:
 class DavFront:
     """The dav service's ASGI app."""
 
-    def __init__(self, engine: DavEngine, auth: DavAuth, api: ASGIApp | None = None) -> None:
+    def __init__(self, engine: DavEngine, auth: DavAuth, api: Any = None) -> None:
         self.engine = engine
         self.auth = auth
-        self.api = api
+        self.api: ASGIApp | None = api  # the REST API (a Quart app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tidings.core.http import serve_app
 from tidings.core.services import ServiceContext
+from tidings.dav.api import create_api
 from tidings.dav.engine import DavEngine
 from tidings.dav.front import DavAuth, DavFront
 
@@ -13,7 +14,8 @@ from tidings.dav.front import DavAuth, DavFront
 async def main(ctx: ServiceContext) -> None:
     engine = DavEngine(ctx.settings.data_dir / "dav")
     try:
-        front = DavFront(engine, DavAuth(ctx.accounts))
+        api = create_api(engine, ctx.accounts)
+        front = DavFront(engine, DavAuth(ctx.accounts), api)
         await serve_app(ctx, front, "dav")
     finally:
         engine.close()
