@@ -270,6 +270,13 @@ class DavFront:
 
     async def _dav(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
+        # Read first, whatever the answer: a refusal sent before the body is consumed
+        # makes the server drop the connection, which a keep-alive client then finds
+        # closed under its next request.
+        body = await _read_body(receive, MAX_BODY)
+        if body is None:
+            await _respond(send, 413, b"Request body too large.\n", [("Connection", "close")])
+            return
         credentials = _basic_credentials(headers)
         if credentials is None:
             await _respond(send, 401, b"Authentication required.\n", [("WWW-Authenticate", REALM)])
@@ -303,10 +310,6 @@ class DavFront:
             # COPY/MOVE name a second path, which Xandikos does not check against the
             # user: without this, alice could copy an event into bob's calendar.
             await _respond(send, 403, b"The destination is outside your collections.\n")
-            return
-        body = await _read_body(receive, MAX_BODY)
-        if body is None:
-            await _respond(send, 413, b"Request body too large.\n")
             return
         forwarded = [
             (k.decode("latin-1"), v.decode("latin-1"))
