@@ -107,6 +107,12 @@ SERVICES: dict[str, ServiceSpec] = {
             (Endpoint("mcp_mail", "http"),),
             "MCP mail server for the assistant and MCP clients (over the mail REST API)",
         ),
+        ServiceSpec(
+            "mcp-dav",
+            "tidings.mcp.dav_service:main",
+            (Endpoint("mcp_dav", "http"),),
+            "MCP calendar and contacts server (over the dav service's REST API)",
+        ),
     )
 }
 
