@@ -326,3 +326,32 @@ def test_no_listing_or_search_shows_another_principal(
         headers={**XML, "Depth": "0"},
     )
     assert "bob" not in search.text
+
+
+def test_an_event_with_attendees_is_stored_as_sent(alice: httpx.Client, bob: httpx.Client) -> None:
+    """No implicit scheduling (it is not announced): nothing is written into the event
+    and nothing reaches another user's inbox or calendar."""
+    body = event("meeting", "Meeting").replace(
+        "END:VEVENT",
+        f"ORGANIZER:mailto:{ALICE}\r\nATTENDEE;RSVP=TRUE:mailto:{BOB}\r\n"
+        "ATTENDEE;RSVP=TRUE:mailto:dave@remote.example\r\nEND:VEVENT",
+    )
+    path = f"/dav/{ALICE}/calendars/calendar/meeting.ics"
+    assert (
+        alice.put(path, content=body, headers={"Content-Type": "text/calendar"}).status_code == 201
+    )
+    stored = alice.get(path).text
+    assert "SCHEDULE-STATUS" not in stored and f"mailto:{BOB}" in stored
+    assert alice.delete(path).status_code == 204
+    for collection in ("inbox/", "calendars/calendar/"):
+        listing = bob.request("PROPFIND", f"/dav/{BOB}/{collection}", headers={"Depth": "1"})
+        assert "meeting" not in listing.text.lower()
+
+
+def test_patches_refuse_another_xandikos(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tidings.dav import xandikos_patches
+
+    monkeypatch.setattr(xandikos_patches, "_applied", False)
+    monkeypatch.setattr(xandikos_patches, "version", lambda name: "0.5.0")
+    with pytest.raises(xandikos_patches.XandikosVersionError, match=r"0\.4\.10, found 0\.5\.0"):
+        xandikos_patches.apply()

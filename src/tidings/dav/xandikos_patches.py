@@ -6,7 +6,9 @@ does, why that is wrong for tidings, and is covered by a test in tests/dav/.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.metadata import version
+from typing import Any
 
 #: The Xandikos release these patches were written against (pyproject pins it).
 XANDIKOS_VERSION = "0.4.10"
@@ -28,4 +30,29 @@ def apply() -> None:
         raise XandikosVersionError(
             f"tidings' dav service is written for Xandikos {XANDIKOS_VERSION}, found {found}"
         )
+    _no_implicit_scheduling()
     _applied = True
+
+
+def _no_implicit_scheduling() -> None:
+    """Store a PUT as the client sent it; delete without sending CANCELs.
+
+    Upstream, a PUT of an event the user organises delivers iTIP requests to other
+    principals' inboxes and writes ``SCHEDULE-STATUS`` into the stored event (RFC
+    6638 implicit scheduling), and a DELETE sends CANCELs. tidings does not announce
+    ``calendar-auto-schedule`` (invitations by mail are not built), and a server that
+    does not announce it must leave scheduling to the client: upstream would instead
+    mark every attendee ``3.7 Invalid calendar user`` (it cannot reach them) behind the
+    client's back. Covered by tests/dav/test_dav_front.py."""
+    from xandikos.web import CalendarCollection
+
+    async def pre_put_hook(
+        self: Any, member_name: str, new_contents: Iterable[bytes], content_type: str
+    ) -> None:
+        return None
+
+    async def pre_delete_hook(self: Any, member_name: str) -> None:
+        return None
+
+    CalendarCollection.pre_put_hook = pre_put_hook  # type: ignore[method-assign]
+    CalendarCollection.pre_delete_hook = pre_delete_hook  # type: ignore[method-assign]
