@@ -186,3 +186,8 @@ def test_openapi_document(dav_box: DavBox) -> None:
         spec["paths"]
     )
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    docs = httpx.get(dav_box.url("/docs"))
+    assert docs.status_code == 200
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert asset in docs.text  # served from the package, offline
+        assert httpx.get(dav_box.url(f"/static/swagger-ui/{asset}")).status_code == 200

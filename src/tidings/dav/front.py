@@ -247,17 +247,23 @@ class DavFront:
             return
         path: str = scope["path"]
         method: str = scope["method"].upper()
-        if path == "/healthz" and method in ("GET", "HEAD"):
-            body = json.dumps({"status": "ok", "service": "dav", "version": __version__})
-            await _respond(send, 200, body.encode(), content_type="application/json")
-            return
-        if path.rstrip("/") in WELL_KNOWN:
-            await _respond(send, 301, b"", [("Location", DAV_ROOT + "/")])
-            return
-        if self.api is not None and (path.startswith("/v1/") or path in ("/openapi.json", "/docs")):
+        if self.api is not None and (
+            path.startswith(("/v1/", "/static/")) or path in ("/openapi.json", "/docs")
+        ):
             await self.api(scope, receive, send)
             return
-        if path == "/":
+        # Read first, whatever the answer: a response sent before the body is consumed
+        # makes the server drop the connection, which a keep-alive client finds closed
+        # under its next request (vdirsyncer: "Broken pipe" after a PROPFIND on /).
+        body = await _read_body(receive, MAX_BODY)
+        if body is None:
+            await _respond(send, 413, b"Request body too large.\n", [("Connection", "close")])
+            return
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            health = json.dumps({"status": "ok", "service": "dav", "version": __version__})
+            await _respond(send, 200, health.encode(), content_type="application/json")
+            return
+        if path.rstrip("/") in WELL_KNOWN or path == "/":
             await _respond(send, 301, b"", [("Location", DAV_ROOT + "/")])
             return
         if path != DAV_ROOT and not path.startswith(DAV_ROOT + "/"):
@@ -266,17 +272,10 @@ class DavFront:
         if method == "OPTIONS":
             await _respond(send, 200, b"", [("DAV", DAV_FEATURES), ("Allow", ALLOW)])
             return
-        await self._dav(scope, receive, send, method)
+        await self._dav(scope, send, method, body)
 
-    async def _dav(self, scope: Scope, receive: Receive, send: Send, method: str) -> None:
+    async def _dav(self, scope: Scope, send: Send, method: str, body: bytes) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        # Read first, whatever the answer: a refusal sent before the body is consumed
-        # makes the server drop the connection, which a keep-alive client then finds
-        # closed under its next request.
-        body = await _read_body(receive, MAX_BODY)
-        if body is None:
-            await _respond(send, 413, b"Request body too large.\n", [("Connection", "close")])
-            return
         credentials = _basic_credentials(headers)
         if credentials is None:
             await _respond(send, 401, b"Authentication required.\n", [("WWW-Authenticate", REALM)])

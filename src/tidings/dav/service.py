@@ -16,6 +16,8 @@ async def main(ctx: ServiceContext) -> None:
     try:
         api = create_api(engine, ctx.accounts)
         front = DavFront(engine, DavAuth(ctx.accounts), api)
-        await serve_app(ctx, front, "dav")
+        # Sync clients (vdirsyncer, DAVx5) reuse a connection across pauses longer than
+        # hypercorn's 5 s and fail on one closed under them; nginx keeps 75 s.
+        await serve_app(ctx, front, "dav", keep_alive_seconds=75)
     finally:
         engine.close()
