@@ -31,6 +31,7 @@ def apply() -> None:
             f"tidings' dav service is written for Xandikos {XANDIKOS_VERSION}, found {found}"
         )
     _no_implicit_scheduling()
+    _sync_collection_never_drops_changes()
     _applied = True
 
 
@@ -56,3 +57,23 @@ def _no_implicit_scheduling() -> None:
 
     CalendarCollection.pre_put_hook = pre_put_hook  # type: ignore[method-assign]
     CalendarCollection.pre_delete_hook = pre_delete_hook  # type: ignore[method-assign]
+
+
+def _sync_collection_never_drops_changes() -> None:
+    """Answer a sync-collection with a ``DAV:limit`` with every change.
+
+    Upstream cuts the list at the limit but still hands out the token of the latest
+    state, so the changes past the cut are never reported to that client (seen by
+    caldav-server-tester: "the reply is cut without a 507, and the token skips
+    them"). Xandikos' tokens are git commits and cannot name a state part-way, so
+    truncating correctly is not possible; a longer answer than asked loses nothing."""
+    from xandikos.sync import SyncCollectionReporter
+
+    original = SyncCollectionReporter.report
+
+    def report(self: Any, environ: Any, request_body: Any, *args: Any, **kwargs: Any) -> Any:
+        for limit in request_body.findall("{DAV:}limit"):
+            request_body.remove(limit)
+        return original(self, environ, request_body, *args, **kwargs)
+
+    SyncCollectionReporter.report = report  # type: ignore[method-assign]
