@@ -3,7 +3,10 @@ clients see of the same calendar."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -191,3 +194,16 @@ def test_openapi_document(dav_box: DavBox) -> None:
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
         assert asset in docs.text  # served from the package, offline
         assert httpx.get(dav_box.url(f"/static/swagger-ui/{asset}")).status_code == 200
+
+
+def test_no_server_errors_under_schemathesis(dav_box: DavBox, alice: httpx.Client) -> None:
+    alice.post("/v1/events", json=lunch(summary="Fuzz target")).raise_for_status()
+    st = Path(sys.executable).with_name("st")
+    assert st.exists(), "schemathesis is a test dependency"
+    result = subprocess.run(
+        [st, "run", dav_box.url("/openapi.json"), "--checks", "not_a_server_error",
+         "-H", f"Authorization: Bearer {dav_box.tokens['alice_dav']}",
+         "--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--workers", "1"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

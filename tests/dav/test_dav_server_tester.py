@@ -1,4 +1,4 @@
-"""caldav-server-tester (pinned, with the `caldav` library it pins) against tidings
+"""caldav-server-tester (pinned in .ci/setup, with the `caldav` library it pins) against tidings
 and against bare Xandikos (its own server, no auth) in the same run: tidings must
 reach at least as many features "full", and none "broken"."""
 
@@ -22,11 +22,12 @@ from tests.dav.conftest import ALICE, PASSWORDS, DavBox
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+CLIENTS = Path(__file__).resolve().parents[2] / ".ci" / "davclients" / "bin"
 
 
 def check(url: str, user: str, password: str) -> dict[str, Any]:
-    tester = shutil.which("caldav-server-tester", path=str(BIN))
-    assert tester, "caldav-server-tester is a test dependency (pyproject)"
+    tester = shutil.which("caldav-server-tester", path=str(CLIENTS))
+    assert tester, "caldav-server-tester is installed by .ci/setup into .ci/davclients"
     result = subprocess.run(
         [tester, "--caldav-url", url, "--caldav-username", user,
          "--caldav-password", password, "--format", "json"],
