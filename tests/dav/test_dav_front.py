@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -355,3 +356,17 @@ def test_patches_refuse_another_xandikos(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(xandikos_patches, "version", lambda name: "0.5.0")
     with pytest.raises(xandikos_patches.XandikosVersionError, match=r"0\.4\.10, found 0\.5\.0"):
         xandikos_patches.apply()
+
+
+def test_add_member_names_the_object_itself_not_from_its_uid(alice: httpx.Client) -> None:
+    calendar = f"/dav/{ALICE}/calendars/calendar/"
+    made = alice.post(
+        calendar,
+        content=event("../../bob@example.test/calendars/calendar/evil", "Posted"),
+        headers={"Content-Type": "text/calendar"},
+    )
+    assert made.status_code in (200, 201), (made.status_code, made.headers, made.text)
+    location = urlsplit(made.headers["Location"]).path
+    assert location.startswith(calendar) and location.count("/") == calendar.count("/")
+    assert "evil" not in location and "bob" not in location
+    assert "Posted" in alice.get(location).text
