@@ -30,7 +30,7 @@ def _url(env: dict[str, str], endpoint: str, path: str) -> str:
 def test_up_brings_every_service_up_and_stops_cleanly(box_env: dict[str, str]) -> None:
     served = Served(["up"], box_env)
     try:
-        out = served.wait_for("\nready\n")
+        out = served.wait_for("\nready\n", timeout=120)  # nine services on two busy cores
         assert "no accounts yet; create one with: tidings user add" in out
         for name in SERVICES:
             assert f"  {name} " in out

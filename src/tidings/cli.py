@@ -612,5 +612,43 @@ def mcp_mail(state: State, stdio: bool) -> None:
         ) from None
 
 
+@mcp_group.command("dav")
+@click.option(
+    "--stdio",
+    is_flag=True,
+    help="Speak MCP on standard input/output (how desktop clients start a server).",
+)
+@pass_state
+def mcp_dav(state: State, stdio: bool) -> None:
+    """The calendar and contacts MCP server for the user whose API token is in
+    $TIDINGS_TOKEN.
+
+    The dav service (`tidings serve dav`) must be running; the server calls its REST
+    API with that token. Over HTTP, use `tidings serve mcp-dav` instead.
+    """
+    import os
+
+    from tidings.core.accounts import AuthFailed
+
+    if not stdio:
+        raise click.UsageError(
+            "only --stdio is served from here; the HTTP server is `tidings serve mcp-dav`"
+        )
+    secret = os.environ.get("TIDINGS_TOKEN", "").strip()
+    if not secret:
+        raise click.ClickException(
+            "set TIDINGS_TOKEN to an API token (tidings token create ADDRESS --scope "
+            "dav:read,dav:write)"
+        )
+    from tidings.mcp.dav_service import run_stdio
+
+    try:
+        run_stdio(state.settings, state.accounts(), secret)
+    except AuthFailed:
+        raise click.ClickException(
+            "TIDINGS_TOKEN is not a valid API token (unknown or revoked)"
+        ) from None
+
+
 def main() -> None:
     cli(prog_name="tidings")

@@ -50,7 +50,11 @@ def configured_servers(settings: Settings) -> list[ServerConfig]:
     if settings.ai.mcp_servers:
         return [ServerConfig(s.name, s.url, s.send_user_token) for s in settings.ai.mcp_servers]
     host, _, port = settings.listen.mcp_mail.rpartition(":")
-    return [ServerConfig("mail", f"http://{host}:{port}/mcp")]
+    dav_host, _, dav_port = settings.listen.mcp_dav.rpartition(":")
+    return [
+        ServerConfig("mail", f"http://{host}:{port}/mcp"),
+        ServerConfig("dav", f"http://{dav_host}:{dav_port}/mcp"),
+    ]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ SCOPES: dict[str, str] = {
     "mail:read": "read mail, folders and search",
     "mail:send": "send mail and change messages (flags, moves, deletes, drafts)",
     "dav": "calendars and contacts",
+    "dav:read": "read calendars and contacts (CalDAV/CardDAV and the REST API)",
+    "dav:write": "read and change calendars and contacts, send invitations",
     "chat": "chat rooms and messages",
     "ai": "talk to the assistant (which then acts with the token's other scopes)",
     "admin": "manage accounts",

@@ -26,9 +26,12 @@ def _accounts() -> Accounts:
     return accounts
 
 
-async def authenticate(scope: str, *, websocket_request: bool = False) -> Principal:
+async def authenticate(
+    scope: str | tuple[str, ...], *, websocket_request: bool = False
+) -> Principal:
     """The principal behind the request's bearer token; its secret is kept in
-    ``g.bearer_token`` for services that act on the user's behalf elsewhere."""
+    ``g.bearer_token`` for services that act on the user's behalf elsewhere. A tuple
+    of scopes means any one of them will do."""
     headers = (websocket if websocket_request else request).headers
     header = headers.get("Authorization", "")
     kind, _, secret = header.partition(" ")
@@ -49,19 +52,27 @@ async def authenticate(scope: str, *, websocket_request: bool = False) -> Princi
             "the token is unknown or revoked",
             headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
         ) from None
-    if not principal.has(scope):
+    wanted = (scope,) if isinstance(scope, str) else scope
+    if not any(principal.has(s) for s in wanted):
+        shown = " or ".join(repr(s) for s in wanted)
         raise Problem(
             403,
             "Forbidden",
-            f"this token lacks the {scope!r} scope",
-            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'},
+            f"this token lacks the {shown} scope",
+            headers={
+                "WWW-Authenticate": f'{REALM}, error="insufficient_scope", '
+                f'scope="{" ".join(wanted)}"'
+            },
         )
     g.bearer_token = secret.strip()
     return principal
 
 
-def requires(scope: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Route decorator: the caller's principal is in ``g.principal`` afterwards."""
+def requires(
+    scope: str | tuple[str, ...],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Route decorator: the caller's principal is in ``g.principal`` afterwards (a
+    tuple of scopes: any one of them)."""
 
     def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @wraps(handler)

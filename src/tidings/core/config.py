@@ -203,7 +203,8 @@ class Ai(Section):
     mcp_servers: list[McpServer] = Field(
         default_factory=list,
         description="MCP servers whose tools the assistant uses (TOML: `[[ai.mcp_servers]]`). "
-        "Empty: this box's own (mail on `listen.mcp_mail`).",
+        "Empty: this box's own (mail on `listen.mcp_mail`, calendars and contacts on "
+        "`listen.mcp_dav`).",
     )
     confirmation_timeout: float = Field(
         300.0,

@@ -25,8 +25,11 @@ def add_health(app: Quart, service: str) -> None:
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
 
 
-async def serve_app(ctx: ServiceContext, app: Any, endpoint: str) -> None:
-    """Serve the ASGI ``app`` on ``endpoint`` (hypercorn) until the service stops."""
+async def serve_app(
+    ctx: ServiceContext, app: Any, endpoint: str, *, keep_alive_seconds: float | None = None
+) -> None:
+    """Serve the ASGI ``app`` on ``endpoint`` (hypercorn) until the service stops;
+    ``keep_alive_seconds`` overrides hypercorn's idle keep-alive (5 s)."""
     sock = ctx.listen(endpoint)
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]
@@ -34,5 +37,7 @@ async def serve_app(ctx: ServiceContext, app: Any, endpoint: str) -> None:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5
     config.server_names = []
+    if keep_alive_seconds is not None:
+        config.keep_alive_timeout = keep_alive_seconds
     ctx.ready()
     await serve(app, config, shutdown_trigger=ctx.stopping.wait)

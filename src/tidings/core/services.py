@@ -106,10 +106,22 @@ SERVICES: dict[str, ServiceSpec] = {
             "IMAP (STARTTLS and implicit TLS) on the users' Maildirs",
         ),
         ServiceSpec(
+            "dav",
+            "tidings.dav.service:main",
+            (Endpoint("dav", "http"),),
+            "calendars and contacts: CalDAV/CardDAV (Xandikos) and their REST API",
+        ),
+        ServiceSpec(
             "mcp-mail",
             "tidings.mcp.service:main",
             (Endpoint("mcp_mail", "http"),),
             "MCP mail server for the assistant and MCP clients (over the mail REST API)",
+        ),
+        ServiceSpec(
+            "mcp-dav",
+            "tidings.mcp.dav_service:main",
+            (Endpoint("mcp_dav", "http"),),
+            "MCP calendar and contacts server (over the dav service's REST API)",
         ),
     )
 }

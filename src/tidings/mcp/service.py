@@ -23,10 +23,10 @@ from tidings.mcp.mail_api import MailApi, mail_api_url
 MCP_PATH = "/mcp"
 
 
-def _transport_security(settings: Settings) -> TransportSecuritySettings:
+def transport_security(settings: Settings, endpoint: str = "mcp_mail") -> TransportSecuritySettings:
     """DNS-rebinding protection: only Host/Origin values this box answers to (loopback,
     its listen address, its public name behind the reverse proxy)."""
-    listen_host, _ = split_endpoint(settings.listen.mcp_mail)
+    listen_host, _ = split_endpoint(getattr(settings.listen, endpoint))
     listen_host = f"[{listen_host}]" if ":" in listen_host else listen_host
     names = sorted({"127.0.0.1", "localhost", "[::1]", listen_host, settings.hostname})
     return TransportSecuritySettings(
@@ -58,7 +58,7 @@ def http_app(settings: Settings, accounts: Accounts, api: MailApi) -> Starlette:
         streamable_http_path=MCP_PATH,
         stateless_http=True,
         json_response=True,
-        transport_security=_transport_security(settings),
+        transport_security=transport_security(settings),
     )
 
     async def healthz(request: Request) -> JSONResponse:
