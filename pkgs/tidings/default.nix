@@ -6,6 +6,7 @@
   lib,
   stdenv,
   python3Packages,
+  xandikos,
   vulkan-headers,
   vulkan-loader,
   shaderc,
@@ -108,8 +109,17 @@ buildPythonApplication {
       pynacl # dkimpy[ed25519]
       nh3
       pymap
+      markdown-it-py
+      segno
+      icalendar
+      vobject
+      recurring-ical-events
     ])
-    ++ [ llama-cpp-python ];
+    # Xandikos is a top-level application in nixpkgs; tidings imports it as a library.
+    ++ [
+      llama-cpp-python
+      (python3Packages.toPythonModule xandikos)
+    ];
 
   # nixpkgs' versions rule (one set for the whole system); the model comes from
   # tidings-model-gemma3-270m (services.tidings.ai.model), not from the PyPI chunks.

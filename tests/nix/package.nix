@@ -40,14 +40,17 @@ let
     "argon2-cffi" "cryptography" "quart" "quart-schema" "hypercorn" "httpx" "hassil"
     "scikit-learn" "dateparser" "simplemma" "stop-words" "jsonschema" "mcp" "websockets" "aiosmtpd" "pyspf"
     "authheaders" "authres" "publicsuffix2" "dnspython" "aiosmtplib" "dkimpy" "pynacl"
-    "nh3" "pymap" "pytestCheckHook" "pytest-asyncio"
+    "nh3" "pymap" "pytestCheckHook" "pytest-asyncio" "markdown-it-py" "segno" "icalendar"
+    "vobject" "recurring-ical-events"
   ];
   python3Packages = lib.genAttrs names fake // {
     buildPythonApplication = args: args;
+    toPythonModule = drv: drv;
     llama-cpp-python = llama llamaAttrs;
   };
   package = import ../../pkgs/tidings/default.nix {
     inherit lib python3Packages cudaSupport vulkanSupport;
+    xandikos = fake "xandikos";
     stdenv.hostPlatform.isx86_64 = true;
     vulkan-headers = fake "vulkan-headers";
     vulkan-loader = fake "vulkan-loader";
