@@ -29,6 +29,7 @@ from typing import Any
 from tidings.ai.backends import Backend, Message, Sampling
 from tidings.ai.language import Language
 from tidings.ai.phrases import say
+from tidings.ai.pipeline.reading import stop
 
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -75,6 +76,11 @@ class Mail:
 def _plain(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def scrub(text: str) -> str:
+    """Links and addresses out of text the assistant says about a mail."""
+    return _scrub(text)
 
 
 def _scrub(text: str) -> str:
@@ -211,6 +217,7 @@ async def written(
 
 
 _NUMBER = re.compile(r"\d")
+_WHOLE = 6  # sentences shown when the question asks for no detail
 _HOW_MUCH = (
     "how much",
     "how many",
@@ -230,7 +237,9 @@ def answer(mail: Mail, question: str, language: Language) -> str:
     the question's words (numbers for "how much", dates and hours for "when"), with
     who wrote it — links and addresses removed, as in a digest. The whole message is
     in the call's result for the client to show."""
-    asked = set(re.findall(r"\w{3,}", _plain(question)))
+    # The question's own words, not its frame ("what", "say", "mail") nor its author.
+    names = set(_plain(f"{mail.author} {mail.address}").replace("@", " ").replace(".", " ").split())
+    asked = {w for w in re.findall(r"\w{3,}", _plain(question)) if not stop(w)} - names
     plain_question = _plain(question)
     wants_number = any(w in plain_question for w in _HOW_MUCH + _WHEN)
     scored = []
@@ -239,6 +248,9 @@ def answer(mail: Mail, question: str, language: Language) -> str:
         score = len(asked & words) + (1.5 if wants_number and _NUMBER.search(sentence) else 0)
         scored.append((score, index, sentence))
     best = sorted(scored, key=lambda t: (-t[0], t[1]))[:2]
+    if not best or best[0][0] < 1:
+        # "what does Bob say?": nothing in particular is asked, so what it says.
+        best = scored[:_WHOLE]
     chosen = [s for _, _, s in sorted(best, key=lambda t: t[1])]
     header = say(
         "answer_from",

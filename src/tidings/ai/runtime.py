@@ -499,7 +499,7 @@ class Assistant:
         )
         if state.refused:
             return say("declined", state.language)
-        return render(tool, result, state.language)
+        return render(tool, _said(tool, result), state.language)
 
     async def _reply(self, state: _Turn, text: str, tools: list[Tool]) -> str:
         """No tool for this request. A capable model answers in its own words (it
@@ -671,6 +671,20 @@ def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict
     if any(name not in content for name in schema.get("required") or []):
         return None
     return content
+
+
+def _said(tool: Tool, result: ToolResult) -> ToolResult:
+    """What the assistant says of a message it opened: its text without links or
+    addresses (a phishing link is not repeated in the assistant's own words); the
+    whole message is in the call's result, for the client to show as a message."""
+    keys = tool.meta.get(plans.READS_KEY) or {}
+    field = str(keys.get("text") or "")
+    if not field or not isinstance(result.structured, Mapping):
+        return result
+    text = result.structured.get(field)
+    if not isinstance(text, str):
+        return result
+    return replace(result, structured={**result.structured, field: digest.scrub(text)})
 
 
 def _steps(plan: Plan) -> list[dict[str, Any]]:

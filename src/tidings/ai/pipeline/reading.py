@@ -283,8 +283,12 @@ def _stop_words(language: str) -> frozenset[str]:
     return frozenset(_bare(w) for w in get_stop_words(language))
 
 
-def _stop(word: str) -> bool:
+def stop(word: str) -> bool:
+    """A function word or chatter in either language: never what a request is about."""
     return word in _stop_words("en") or word in _stop_words("fr") or word in _CHATTER
+
+
+_stop = stop
 
 
 class Vocabulary:
