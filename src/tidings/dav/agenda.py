@@ -173,7 +173,7 @@ def _find(backend: Any, address: str, event_id: str) -> tuple[str, Calendar]:
 
 
 def _put(backend: Any, address: str, name: str, calendar: Calendar, replace: bool) -> None:
-    from xandikos.store import DuplicateUidError
+    from xandikos.store import DuplicateUidError, InvalidFileContents
 
     store = _collection(backend, address).store
     etag = store.get_file_meta(name)[1] if replace else None
@@ -189,6 +189,9 @@ def _put(backend: Any, address: str, name: str, calendar: Calendar, replace: boo
         )
     except DuplicateUidError as exc:
         raise AgendaError("an event with this UID already exists") from exc
+    except (InvalidFileContents, UnicodeError) as exc:
+        # A control character or a lone surrogate in a summary: the client's mistake.
+        raise AgendaError(f"not a valid event: {exc}") from exc
 
 
 def _fill(event: Event, address: str, draft: EventDraft) -> None:
@@ -259,7 +262,10 @@ def update_event(backend: Any, address: str, event_id: str, changes: dict[str, A
         attendees=changes.get("attendees", [a for a in current.attendees if a != address]),
     )
     if "start" in changes and "end" not in changes:
-        draft.end = draft.start + (current.end - current.start)  # type: ignore[operator]
+        try:
+            draft.end = draft.start + (current.end - current.start)  # type: ignore[operator]
+        except TypeError as exc:  # a floating time beside a zoned one (another client's)
+            raise AgendaError("give both start and end to move this event") from exc
     _check(draft)
     _fill(master, address, draft)
     master.pop("SEQUENCE", None)

@@ -153,16 +153,22 @@ def create_contact(
         card.add("org").value = [organization]
     if note:
         card.add("note").value = note
+    from xandikos.store import InvalidFileContents
+
     stored = f"{uuid.uuid4()}.vcf"
-    raw = card.serialize().encode("utf-8")
-    _store(backend, address).import_one(
-        stored,
-        VCARD,
-        [raw],
-        message="tidings: create contact",
-        remote_user=address,
-        requester="tidings-api",
-    )
+    try:
+        raw = card.serialize().encode("utf-8")
+        _store(backend, address).import_one(
+            stored,
+            VCARD,
+            [raw],
+            message="tidings: create contact",
+            remote_user=address,
+            requester="tidings-api",
+        )
+    except (InvalidFileContents, UnicodeError) as exc:
+        # A control character or a lone surrogate in a name: the client's mistake.
+        raise AgendaError(f"not a valid contact: {exc}") from exc
     info = _info(stored, raw)
     assert info is not None
     return info
