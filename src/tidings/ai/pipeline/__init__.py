@@ -17,6 +17,7 @@ Tools arrive at run time as MCP lists them; nothing here is written for a given 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -52,6 +53,17 @@ __all__ = ["AddressBook", "Contact", "Decision", "IntentRegistry", "Pipeline", "
 Via = Literal["template", "router", "native", "follow-up", "context", "plan"]
 _PLURAL = {"all", "every", "them", "these", "those", "tous", "toutes", "ces"}
 _PLURAL_NOUNS = {"mails", "emails", "messages", "courriels", "mels", "e-mails"}
+_MAIL_WORDS = {
+    "mail", "mails", "email", "emails", "e-mail", "e-mails", "message", "messages", "courriel",
+    "courriels", "inbox", "came", "received", "recu", "recus", "got", "arrive", "arrived",
+    "anything", "new", "nouveau", "nouveaux", "quelque",
+}  # fmt: skip
+_DEFINITION = re.compile(
+    r"\b(?:what is an?|what's an?|what are|qu'est-ce qu'une?|qu'est-ce que|c'est quoi|"
+    r"how (?:do|does|can|should)|comment (?:faire|on)|write|draft|compose|écri|redige|rédige)\b",
+    re.IGNORECASE,
+)
+_SEARCH_WORDS = {"search", "cherche", "recherche", "chercher", "rechercher", "look", "retrouve"}
 _ANSWER_WORDS = {"answer", "reply", "respond", "repondre", "reponse", "reponses", "reponds"}
 
 
@@ -160,6 +172,9 @@ class Pipeline:
         # An unsure router answers without a tool: a wrong call costs more than a
         # reply that does nothing (0.3 is about three times chance among ~9 labels).
         if route.label == NO_TOOL or route.confidence < self.min_confidence:
+            found = await self._described(text, now, book, lang)
+            if found is not None:
+                return found
             return Decision("answer", "router", confidence=route.confidence, language=lang)
         if route.label == CLARIFY:
             # "that one", "the second one": a choice among what the user last saw.
@@ -196,6 +211,9 @@ class Pipeline:
         tool = self.by_name[label]
         reading = await self.read(text, now, lang, book, tool, captured)
         if plans.FINDS_KEY in tool.meta:
+            if via == "router" and not _about_mail(text, reading):
+                # "find me a recipe", "list the planets": a finder's verb, nothing of mail.
+                return Decision("answer", via, confidence=confidence, language=lang)
             return self._find(tool, reading, captured, via, confidence, lang)
         return await self._act(
             tool, text, now, captured, via, confidence, book, lang, context, reading
@@ -400,6 +418,22 @@ class Pipeline:
             language=lang,
             plan=Plan(find, then=tool.name, arguments=arguments, pick=pick, each=each),
         )
+
+    async def _described(
+        self, text: str, now: datetime, book: AddressBook, lang: Language
+    ) -> Decision | None:
+        """ "what came in yesterday", "mails reçus la semaine dernière": no verb the
+        router knows, but mail and what to look for — a list, which changes nothing."""
+        finder = plans.choose_finder(self.tools, Reading(text, lang), None)
+        if finder is None or not set(fold(text).split()) & _MAIL_WORDS:
+            return None
+        if _DEFINITION.search(text):
+            return None  # "what is a phishing mail?": knowledge, not the mailbox
+        reading = await self.read(text, now, lang, book)
+        past = reading.since is None or reading.since <= now.date()
+        if not past or not (reading.people or reading.flags or reading.since):
+            return None
+        return self._find(finder, reading, {}, "router", 0.0, lang)
 
     async def _choice(
         self,
@@ -745,6 +779,20 @@ def _from_context(
         for argument, key in tool.context.items()
         if argument not in given and context.get(key) not in (None, "")
     }
+
+
+def _about_mail(text: str, reading: Reading) -> bool:
+    """The request speaks of mail: a mail word, a search verb, a correspondent, a
+    period, a flag or a folder."""
+    words = set(fold(text).split())
+    return bool(
+        words & (_MAIL_WORDS | _SEARCH_WORDS)
+        or reading.people
+        or reading.since
+        or reading.until
+        or reading.flags
+        or reading.folder
+    )
 
 
 def _text_argument(tool: Tool) -> str | None:

@@ -26,6 +26,7 @@ Nothing here knows a tool by name: the vocabulary comes from the tools in play.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -427,6 +428,7 @@ def _read_people(
     for contact in contacts:
         for name in sorted(names_of(contact)):
             index.setdefault(tuple(name.split()), []).append(contact)
+    singles = [k[0] for k in index if len(k) == 1 and "@" not in k[0]]
     mentions: list[Mention] = []
     i = 0
     while i < len(words):
@@ -448,6 +450,11 @@ def _read_people(
                 owner = words[i - 1] if i else ""
                 if owner not in {"my", "ma", "mon", "la", "le", "the", "de", "from"}:
                     matches = []  # only "my bank", "la banque": a role, not any word
+            if not matches and length == 1 and len(key[0]) > 3 and key[0] not in frame:
+                # A name typed in a hurry ("alcie"), when it is close to one name only.
+                close = difflib.get_close_matches(key[0], singles, n=2, cutoff=0.8)
+                if len(close) == 1 and not _stop(key[0]):
+                    matches = index[(close[0],)]
             if not matches:
                 continue
             original = text[toks[i].start : toks[i + length - 1].end]

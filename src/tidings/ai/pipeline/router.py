@@ -19,6 +19,7 @@ import itertools
 import json
 import random
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,72 @@ ABILITIES = {
 }
 """What the assistant does itself with the tools' results (see :mod:`.plans`)."""
 _AUGMENTED_SHARE = 0.6
+# Words without which a request is not asking for an ability (folded, spaced).
+_SIGNALS = {
+    SUMMARIZE: [
+        " summar",
+        " resum",
+        " digest",
+        " recap",
+        " catch me up",
+        " catch up",
+        " brief",
+        " sum up",
+        " point sur",
+        " quoi de neuf",
+        " what's new",
+        " whats new",
+        " overview",
+        " answer",
+        " reply",
+        " repond",
+        " reponse",
+        " needs ",
+        " waiting",
+        " attend",
+        " apercu",
+        " about?",
+        " parlent",
+        " synthese",
+    ],
+    COUNT: [" how many", " combien", " count", " nombre", " number of", " total"],
+    ADDRESS: [
+        " address",
+        " adresse",
+        " e-mail of",
+        " email of",
+        " mail d",
+        " mail de",
+        " reach",
+        " joindre",
+        " contact",
+        " email?",
+        " mail?",
+        "'s email",
+        "'s e-mail",
+    ],
+    ASK: [
+        " what",
+        " when",
+        " where",
+        " who",
+        " how ",
+        " which",
+        " why",
+        " quel",
+        " quand",
+        " ou ",
+        " qui ",
+        " combien",
+        " comment",
+        " pourquoi",
+        " que ",
+        " qu'",
+        " quoi",
+        " c'est quand",
+        " est-ce",
+    ],
+}
 _CAPTURE = re.compile(r"\{([^}]+)\}")
 _SAMPLES_PER_TOOL = 160
 _PER_TEMPLATE = 400
@@ -164,7 +231,7 @@ def training_set(
             add(tool.description, tool.name, False)
     for label in abilities:
         for example in ABILITIES[label]:
-            add(example, label, label != ADDRESS)
+            add(example, label, False)
     for label, examples in ((NO_TOOL, utterances.NO_TOOL), (CLARIFY, utterances.CLARIFY)):
         texts.extend(examples)
         labels.extend([label] * len(examples))
@@ -175,6 +242,11 @@ def fingerprint(tools: Sequence[Tool]) -> str:
     """Changes whenever anything the router learns from changes."""
     data = [[t.name, t.description, t.input_schema, t.intents, t.meta] for t in tools]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def abilities_of(tools: Sequence[Tool]) -> list[str]:
@@ -209,9 +281,22 @@ class Router:
         self.samples = len(texts)
 
     def route(self, text: str) -> Route:
+        """The likeliest class whose signal words the request has: an ability is
+        asked for in words of its own ("summarize", "how many", "address", a
+        question), never by a request that only names mail ("anything from Priya
+        this week" lists them)."""
         probabilities = self.model.predict_proba([text.lower()])[0]
-        best = int(probabilities.argmax())
-        return Route(str(self.model.classes_[best]), float(probabilities[best]))
+        plain = " " + _plain(text) + " "
+        for index in probabilities.argsort()[::-1]:
+            label = str(self.model.classes_[index])
+            signals = _SIGNALS.get(label)
+            if (
+                signals is None
+                or any(s in plain for s in signals)
+                or (label == ASK and text.rstrip().endswith("?"))
+            ):
+                return Route(label, float(probabilities[index]))
+        return Route(NO_TOOL, 0.0)
 
 
 _cache: dict[str, Router] = {}
