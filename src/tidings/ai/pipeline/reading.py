@@ -428,7 +428,9 @@ def _read_people(
     for contact in contacts:
         for name in sorted(names_of(contact)):
             index.setdefault(tuple(name.split()), []).append(contact)
-    singles = [k[0] for k in index if len(k) == 1 and "@" not in k[0]]
+    # Typos are looked for among people's names only, not words of their addresses
+    # ("newsletters" is no typo for newsletter@…).
+    singles = sorted({w for c in contacts for w in fold(c.name).split() if len(w) > 3})
     mentions: list[Mention] = []
     i = 0
     while i < len(words):

@@ -80,15 +80,15 @@ _SIGNALS = {
         " adresse",
         " e-mail of",
         " email of",
-        " mail d",
+        " mail d ",
         " mail de",
         " reach",
         " joindre",
         " contact",
         " email?",
         " mail?",
-        "'s email",
-        "'s e-mail",
+        " s email",
+        " s e-mail",
     ],
     ASK: [
         " what",
@@ -106,9 +106,9 @@ _SIGNALS = {
         " comment",
         " pourquoi",
         " que ",
-        " qu'",
+        " qu ",
         " quoi",
-        " c'est quand",
+        " c est quand",
         " est-ce",
     ],
 }
@@ -245,8 +245,10 @@ def fingerprint(tools: Sequence[Tool]) -> str:
 
 
 def _plain(text: str) -> str:
+    """Lower case, no accents, apostrophes as spaces ("l'adresse" has " adresse")."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"['’]", " ", bare)
 
 
 def abilities_of(tools: Sequence[Tool]) -> list[str]:
