@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tidings import __version__
 from tidings.core.config import ConfigError, Settings, load_settings, redacted
+
+if TYPE_CHECKING:  # the accounts database is imported only by commands that use it
+    from tidings.core.accounts import Accounts
 
 
 class State:
@@ -588,28 +592,9 @@ def mcp_mail(state: State, stdio: bool) -> None:
     The mail REST API (`tidings serve mail-api`) must be running; the server calls it
     with that token. Over HTTP, use `tidings serve mcp-mail` instead.
     """
-    import os
-
-    from tidings.core.accounts import AuthFailed
-
-    if not stdio:
-        raise click.UsageError(
-            "only --stdio is served from here; the HTTP server is `tidings serve mcp-mail`"
-        )
-    secret = os.environ.get("TIDINGS_TOKEN", "").strip()
-    if not secret:
-        raise click.ClickException(
-            "set TIDINGS_TOKEN to an API token (tidings token create ADDRESS --scope "
-            "mail:read,mail:send)"
-        )
     from tidings.mcp.service import run_stdio
 
-    try:
-        run_stdio(state.settings, state.accounts(), secret)
-    except AuthFailed:
-        raise click.ClickException(
-            "TIDINGS_TOKEN is not a valid API token (unknown or revoked)"
-        ) from None
+    _serve_mcp_stdio(state, stdio, "mcp-mail", "mail:read,mail:send", run_stdio)
 
 
 @mcp_group.command("dav")
@@ -626,22 +611,33 @@ def mcp_dav(state: State, stdio: bool) -> None:
     The dav service (`tidings serve dav`) must be running; the server calls its REST
     API with that token. Over HTTP, use `tidings serve mcp-dav` instead.
     """
+    from tidings.mcp.dav_service import run_stdio
+
+    _serve_mcp_stdio(state, stdio, "mcp-dav", "dav:read,dav:write", run_stdio)
+
+
+def _serve_mcp_stdio(
+    state: State,
+    stdio: bool,
+    service: str,
+    scopes: str,
+    run_stdio: Callable[[Settings, Accounts, str], None],
+) -> None:
+    """An MCP server on stdin/stdout for the user of $TIDINGS_TOKEN, with clear errors
+    for what a desktop client's configuration gets wrong."""
     import os
 
     from tidings.core.accounts import AuthFailed
 
     if not stdio:
         raise click.UsageError(
-            "only --stdio is served from here; the HTTP server is `tidings serve mcp-dav`"
+            f"only --stdio is served from here; the HTTP server is `tidings serve {service}`"
         )
     secret = os.environ.get("TIDINGS_TOKEN", "").strip()
     if not secret:
         raise click.ClickException(
-            "set TIDINGS_TOKEN to an API token (tidings token create ADDRESS --scope "
-            "dav:read,dav:write)"
+            f"set TIDINGS_TOKEN to an API token (tidings token create ADDRESS --scope {scopes})"
         )
-    from tidings.mcp.dav_service import run_stdio
-
     try:
         run_stdio(state.settings, state.accounts(), secret)
     except AuthFailed:

@@ -14,9 +14,9 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from tidings.mcp.mail_spec import ToolSpec
+from tidings.mcp.toolspec import ToolOutput, ToolSpec, i18n, object_schema
 
 _DATE = {"type": "string", "format": "date"}
 _TIME = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
@@ -39,27 +39,8 @@ _DURATION = {
 }
 
 
-def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    schema["additionalProperties"] = False
-    return schema
-
-
-def _i18n(en: tuple[str, str], fr: tuple[str, str]) -> dict[str, dict[str, str]]:
-    return {
-        "en": {"title": en[0], "description": en[1]},
-        "fr": {"title": fr[0], "description": fr[1]},
-    }
-
-
 # -- results ----------------------------------------------------------------------------
-class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-
-class EventItem(_Out):
+class EventItem(ToolOutput):
     id: str = Field(description="Identifier for update_event and delete_event.")
     start: str = Field(description="Local start, YYYY-MM-DD HH:MM (YYYY-MM-DD all day).")
     end: str = Field(description="Local end, same form.")
@@ -68,17 +49,17 @@ class EventItem(_Out):
     attendees: list[str] = Field(description="Addresses of those invited.")
 
 
-class EventList(_Out):
+class EventList(ToolOutput):
     count: int
     events: list[EventItem]
 
 
-class SlotItem(_Out):
+class SlotItem(ToolOutput):
     start: str = Field(description="Local start of a free window, YYYY-MM-DD HH:MM.")
     end: str = Field(description="Local end of the window.")
 
 
-class SlotList(_Out):
+class SlotList(ToolOutput):
     count: int
     duration_minutes: int
     slots: list[SlotItem]
@@ -91,13 +72,13 @@ class EventDone(EventItem):
     )
 
 
-class EventDeleted(_Out):
+class EventDeleted(ToolOutput):
     id: str
     title: str
     start: str
 
 
-class ContactItem(_Out):
+class ContactItem(ToolOutput):
     id: str = Field(description="Identifier for get_contact.")
     name: str
     emails: list[str]
@@ -105,7 +86,7 @@ class ContactItem(_Out):
     organization: str
 
 
-class ContactList(_Out):
+class ContactList(ToolOutput):
     count: int
     contacts: list[ContactItem]
 
@@ -125,7 +106,7 @@ _SPECS = [
     ToolSpec(
         "list_events",
         "List the events in the user's calendar on a day or over several days.",
-        _object(
+        object_schema(
             {
                 "date": {**_DATE, "description": "First day (YYYY-MM-DD), local time."},
                 "days": {
@@ -139,7 +120,7 @@ _SPECS = [
         ),
         {"readOnlyHint": True},
         EventList,
-        _i18n(
+        i18n(
             (
                 "List events",
                 "List the events in the user's calendar on a day or over several days.",
@@ -155,7 +136,7 @@ _SPECS = [
         "find_free_slots",
         "Find free time of a given length in the user's calendar, within working hours, "
         "optionally also free for other people of this box.",
-        _object(
+        object_schema(
             {
                 "duration_minutes": _DURATION,
                 "date": {**_DATE, "description": "First day to look at (YYYY-MM-DD)."},
@@ -178,7 +159,7 @@ _SPECS = [
         ),
         {"readOnlyHint": True},
         SlotList,
-        _i18n(
+        i18n(
             (
                 "Find free time",
                 "Find free time of a given length in the calendar, within working hours.",
@@ -206,7 +187,7 @@ _SPECS = [
     ToolSpec(
         "create_event",
         "Add an event to the user's calendar; people given as attendees are invited.",
-        _object(
+        object_schema(
             {
                 "title": {
                     "type": "string",
@@ -229,7 +210,7 @@ _SPECS = [
         ),
         {"readOnlyHint": False, "destructiveHint": False, "openWorldHint": False},
         EventDone,
-        _i18n(
+        i18n(
             (
                 "Create an event",
                 "Add an event to the calendar; people given as attendees are invited.",
@@ -248,7 +229,7 @@ _SPECS = [
     ToolSpec(
         "update_event",
         "Change an event of the user's calendar: its title, day, time, length or place.",
-        _object(
+        object_schema(
             {
                 "event_id": _EVENT_ID,
                 "title": {"type": "string", "minLength": 1, "maxLength": 500},
@@ -261,7 +242,7 @@ _SPECS = [
         ),
         {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
         EventDone,
-        _i18n(
+        i18n(
             ("Change an event", "Change an event: its title, day, time, length or place."),
             (
                 "Modifier un événement",
@@ -278,10 +259,10 @@ _SPECS = [
     ToolSpec(
         "delete_event",
         "Remove an event from the user's calendar.",
-        _object({"event_id": _EVENT_ID}, ["event_id"]),
+        object_schema({"event_id": _EVENT_ID}, ["event_id"]),
         {"readOnlyHint": False, "destructiveHint": True},
         EventDeleted,
-        _i18n(
+        i18n(
             ("Delete an event", "Remove an event from the calendar."),
             ("Supprimer un événement", "Retire un événement de l'agenda."),
         ),
@@ -295,13 +276,13 @@ _SPECS = [
     ToolSpec(
         "search_contacts",
         "Find people in the user's address book by name, address, phone or organisation.",
-        _object(
+        object_schema(
             {"query": {"type": "string", "maxLength": 200, "description": "Words to look for."}},
             ["query"],
         ),
         {"readOnlyHint": True},
         ContactList,
-        _i18n(
+        i18n(
             (
                 "Search contacts",
                 "Find people in the address book by name, address, phone or organisation.",
@@ -330,10 +311,10 @@ _SPECS = [
     ToolSpec(
         "get_contact",
         "Show one contact in full: addresses, phones, organisation and note.",
-        _object({"contact_id": _CONTACT_ID}, ["contact_id"]),
+        object_schema({"contact_id": _CONTACT_ID}, ["contact_id"]),
         {"readOnlyHint": True},
         ContactFull,
-        _i18n(
+        i18n(
             ("Show a contact", "Show one contact in full: addresses, phones, organisation, note."),
             (
                 "Afficher un contact",
@@ -349,7 +330,7 @@ _SPECS = [
     ToolSpec(
         "create_contact",
         "Add a person to the user's address book.",
-        _object(
+        object_schema(
             {
                 "name": {"type": "string", "minLength": 1, "maxLength": 200},
                 "email": {**_EMAIL, "description": "Their e-mail address."},
@@ -365,7 +346,7 @@ _SPECS = [
         ),
         {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False},
         ContactFull,
-        _i18n(
+        i18n(
             ("Add a contact", "Add a person to the address book."),
             ("Ajouter un contact", "Ajoute une personne au carnet d'adresses."),
         ),

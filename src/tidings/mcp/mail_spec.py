@@ -15,11 +15,13 @@ say how the assistant shows a result to the user, in each language.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from tidings.mcp.toolspec import ToolOutput, ToolSpec, i18n, object_schema
 
 FOLDERS = ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"]
 FLAGS = ["read", "unread", "flagged", "unflagged"]
@@ -148,20 +150,8 @@ def _folder(description: str) -> dict[str, Any]:
     return {"type": "string", "enum": FOLDERS, "description": description}
 
 
-def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    schema["additionalProperties"] = False
-    return schema
-
-
 # -- results (outputSchema + structuredContent) -------------------------------------
-class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-
-class MessageItem(_Out):
+class MessageItem(ToolOutput):
     id: str = Field(description="Identifier for read_email, move_email, mark_email.")
     date: str = Field(description="Local date and time, YYYY-MM-DD HH:MM.")
     from_: str = Field(alias="from", description="Sender's display name, else address.")
@@ -172,18 +162,18 @@ class MessageItem(_Out):
     folder: str
 
 
-class MessageList(_Out):
+class MessageList(ToolOutput):
     count: int = Field(description="Number of messages in this answer.")
     messages: list[MessageItem]
 
 
-class Attachment(_Out):
+class Attachment(ToolOutput):
     name: str
     size: int = Field(description="Bytes.")
     type: str = Field(description="MIME type.")
 
 
-class MessageFull(_Out):
+class MessageFull(ToolOutput):
     id: str
     folder: str
     date: str = Field(description="Local date and time, YYYY-MM-DD HH:MM.")
@@ -196,7 +186,7 @@ class MessageFull(_Out):
     attachments: list[Attachment]
 
 
-class Sent(_Out):
+class Sent(ToolOutput):
     sent: bool = Field(description="Always true: a refusal is an error, not a result.")
     to: list[str] = Field(description="Addresses the message went to.")
     subject: str
@@ -207,54 +197,17 @@ class Replied(Sent):
     in_reply_to: str = Field(description="Identifier (as listed) of the message answered.")
 
 
-class Moved(_Out):
+class Moved(ToolOutput):
     id: str = Field(description="The message's identifier in its new folder.")
     folder: str
 
 
-class Marked(_Out):
+class Marked(ToolOutput):
     id: str
     flag: str
 
 
 # -- the tools ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    description: str
-    input_schema: dict[str, Any]
-    annotations: dict[str, bool]
-    output: type[BaseModel]
-    i18n: dict[str, dict[str, str]]  # language → title, description
-    answer: dict[str, dict[str, str]]  # language → text, or list/header/item/empty
-    elicits: bool = False
-    intents: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, str] = field(default_factory=dict)
-    """Argument → key of the message last shown: what "it" means in "move it"."""
-    finds: dict[str, Any] = field(default_factory=dict)
-    reads: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def title(self) -> str:
-        return self.i18n["en"]["title"]
-
-    def meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "tidings/intents": self.intents,
-            "tidings/i18n": self.i18n,
-            "tidings/answer": self.answer,
-        }
-        if self.elicits:
-            meta["tidings/elicits"] = True
-        if self.context:
-            meta["tidings/context"] = self.context
-        if self.finds:
-            meta["tidings/finds"] = self.finds
-        if self.reads:
-            meta["tidings/reads"] = self.reads
-        return meta
-
-
 def _list_answer(header_en: str, header_fr: str, empty_en: str, empty_fr: str) -> dict[str, Any]:
     return {
         "en": {
@@ -272,22 +225,15 @@ def _list_answer(header_en: str, header_fr: str, empty_en: str, empty_fr: str) -
     }
 
 
-def _i18n(en: tuple[str, str], fr: tuple[str, str]) -> dict[str, dict[str, str]]:
-    return {
-        "en": {"title": en[0], "description": en[1]},
-        "fr": {"title": fr[0], "description": fr[1]},
-    }
-
-
 _SPECS = [
     ToolSpec(
         "list_emails",
         "List the messages in a mailbox folder, newest first, optionally only unread ones, "
         "only from one sender or only since a date.",
-        _object({"folder": _folder("Mailbox folder."), **_FILTERS}),
+        object_schema({"folder": _folder("Mailbox folder."), **_FILTERS}),
         {"readOnlyHint": True},
         MessageList,
-        _i18n(
+        i18n(
             (
                 "List e-mails",
                 "List the messages in a mailbox folder, newest first, optionally only unread "
@@ -307,10 +253,10 @@ _SPECS = [
     ToolSpec(
         "read_email",
         "Show one message in full: headers and text.",
-        _object({"message_id": _MESSAGE_ID}, ["message_id"]),
+        object_schema({"message_id": _MESSAGE_ID}, ["message_id"]),
         {"readOnlyHint": True},
         MessageFull,
-        _i18n(
+        i18n(
             ("Read an e-mail", "Show one message in full: headers and text."),
             ("Lire un courriel", "Affiche un message en entier : en-têtes et texte."),
         ),
@@ -324,7 +270,7 @@ _SPECS = [
     ToolSpec(
         "search_emails",
         "Search messages by words in their subject, text or correspondents.",
-        _object(
+        object_schema(
             {
                 "query": {"type": "string", "description": "Words to look for."},
                 "folder": _folder("Mailbox folder (all folders if not given)."),
@@ -334,7 +280,7 @@ _SPECS = [
         ),
         {"readOnlyHint": True},
         MessageList,
-        _i18n(
+        i18n(
             (
                 "Search e-mails",
                 "Search messages by words in their subject, text or correspondents.",
@@ -361,7 +307,7 @@ _SPECS = [
     ToolSpec(
         "send_email",
         "Write and send a new message to someone.",
-        _object(
+        object_schema(
             {
                 "to": {
                     "type": "string",
@@ -375,7 +321,7 @@ _SPECS = [
         ),
         {"openWorldHint": True},
         Sent,
-        _i18n(
+        i18n(
             ("Send an e-mail", "Write and send a new message to someone."),
             ("Envoyer un courriel", "Écrit et envoie un nouveau message à quelqu'un."),
         ),
@@ -385,7 +331,7 @@ _SPECS = [
     ToolSpec(
         "reply_email",
         "Answer the latest message from a correspondent (or a given message).",
-        _object(
+        object_schema(
             {
                 "to": {
                     "type": "string",
@@ -403,7 +349,7 @@ _SPECS = [
         ),
         {"openWorldHint": True},
         Replied,
-        _i18n(
+        i18n(
             (
                 "Reply to an e-mail",
                 "Answer the latest message from a correspondent (or a given message).",
@@ -420,13 +366,13 @@ _SPECS = [
     ToolSpec(
         "move_email",
         "Move a message to another folder (Trash to delete it, Archive to archive it).",
-        _object(
+        object_schema(
             {"message_id": _MESSAGE_ID, "folder": _folder("Destination folder.")},
             ["message_id", "folder"],
         ),
         {"destructiveHint": True},
         Moved,
-        _i18n(
+        i18n(
             (
                 "Move an e-mail",
                 "Move a message to another folder (Trash to delete it, Archive to archive it).",
@@ -447,7 +393,7 @@ _SPECS = [
     ToolSpec(
         "mark_email",
         "Mark a message as read, unread, flagged (important) or not flagged.",
-        _object(
+        object_schema(
             {
                 "message_id": _MESSAGE_ID,
                 "flag": {"type": "string", "enum": FLAGS, "description": "The mark to set."},
@@ -456,7 +402,7 @@ _SPECS = [
         ),
         {"idempotentHint": True, "destructiveHint": False},
         Marked,
-        _i18n(
+        i18n(
             (
                 "Mark an e-mail",
                 "Mark a message as read, unread, flagged (important) or not flagged.",

@@ -289,9 +289,6 @@ def stop(word: str) -> bool:
     return word in _stop_words("en") or word in _stop_words("fr") or word in _CHATTER
 
 
-_stop = stop
-
-
 class Vocabulary:
     """What the tools in play say about how people ask for things: the literal words
     of their templates (the request's frame), the words of listed values (folders),
@@ -455,14 +452,14 @@ def _read_people(
             if not matches and length == 1 and len(key[0]) > 3 and key[0] not in frame:
                 # A name typed in a hurry ("alcie"), when it is close to one name only.
                 close = difflib.get_close_matches(key[0], singles, n=2, cutoff=0.8)
-                if len(close) == 1 and not _stop(key[0]):
+                if len(close) == 1 and not stop(key[0]):
                     matches = index[(close[0],)]
             if not matches:
                 continue
             original = text[toks[i].start : toks[i + length - 1].end]
             # A word of the request's frame or a function word ("mark", "will") is a
             # person only when written with a capital, as names are.
-            if length == 1 and (key[0] in frame or _stop(key[0])) and not original[0].isupper():
+            if length == 1 and (key[0] in frame or stop(key[0])) and not original[0].isupper():
                 continue
             found = (length, matches)
             break
@@ -494,7 +491,7 @@ def candidate_names(text: str, vocabulary: Vocabulary) -> bool:
     for token in tokens(text):
         if "@" in token.folded:
             return True
-        if token.folded.isdigit() or _stop(token.folded) or token.folded in vocabulary.frame:
+        if token.folded.isdigit() or stop(token.folded) or token.folded in vocabulary.frame:
             continue
         return True
     return False
@@ -608,7 +605,7 @@ def read(
         word = words[i]
         if used[i] or word.isdigit() or len(word) < 2 or "@" in word:
             continue
-        if _stop(word) or word in vocabulary.frame or word in _TOPIC_MARKERS:
+        if stop(word) or word in vocabulary.frame or word in _TOPIC_MARKERS:
             continue
         if word in _ORDINALS or word in _MONTHS or word in _DAY_WORDS:
             continue
