@@ -28,14 +28,14 @@ import logging
 import re
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from tidings.ai import digest
 from tidings.ai.answers import render
-from tidings.ai.backends import Backend, Message, Sampling
+from tidings.ai.backends import Backend, BackendError, Message, Sampling
 from tidings.ai.conversations import ConversationNotFound, Conversations
 from tidings.ai.events import Emit, event
 from tidings.ai.language import Language, detect
@@ -365,21 +365,20 @@ class Assistant:
         opener = pipeline.by_name.get(plan.reader or "")
         if opener is None:
             return say("digest_empty", lang)
-        keys = {str(k): str(v) for k, v in (opener.meta.get(plans.READS_KEY) or {}).items()}
         mails = []
         for item in items[: plans.SUMMARY_SIZE]:
             read = await self._run(
                 state, box, opener, plans.from_item(opener, item, {}), conversation
             )
             if not read.is_error and isinstance(read.structured, Mapping):
-                mails.append(digest.Mail.from_result(read.structured, keys))
+                mails.append(_mail(opener, read.structured))
         if not mails:
             return say("digest_empty", lang)
         if self.backend.native_tools and not plan.needs_answer:
             # A capable model writes it, quarantined: no tools, the mails as data, and
             # its words go to the user only, links and addresses it made up struck out.
-            pieces = [piece async for piece in digest.written(self.backend, mails, lang)]
-            text = digest.strike_foreign("".join(pieces).strip(), mails)
+            written = await _written(digest.written(self.backend, mails, lang))
+            text = digest.strike_foreign(written, mails)
             if text:
                 return text
         return digest.extract(mails, lang, needs_answer=plan.needs_answer)
@@ -400,13 +399,12 @@ class Assistant:
         read = await self._run(state, box, opener, plans.from_item(opener, item, {}), conversation)
         if read.is_error or not isinstance(read.structured, Mapping):
             return render(opener, read, state.language)
-        keys = {str(k): str(v) for k, v in (opener.meta.get(plans.READS_KEY) or {}).items()}
-        mail = digest.Mail.from_result(read.structured, keys)
+        mail = _mail(opener, read.structured)
         if self.backend.native_tools:
-            pieces = [
-                p async for p in digest.written_answer(self.backend, mail, question, state.language)
-            ]
-            text = digest.strike_foreign("".join(pieces).strip(), [mail])
+            written = await _written(
+                digest.written_answer(self.backend, mail, question, state.language)
+            )
+            text = digest.strike_foreign(written, [mail])
             if text:
                 return text
         return digest.answer(mail, question, state.language)
@@ -418,9 +416,11 @@ class Assistant:
         tool: Tool,
         arguments: dict[str, Any],
         conversation: int,
+        call_id: str | None = None,
     ) -> ToolResult:
-        """A read-only step of a plan: called, shown, recorded."""
-        call_id = uuid.uuid4().hex[:12]
+        """One call, shown as it starts and ends, its result recorded in the
+        conversation (a plan's read-only steps, and every confirmed call)."""
+        call_id = call_id or uuid.uuid4().hex[:12]
         await state.emit(
             event(
                 "tool_call.started",
@@ -471,32 +471,7 @@ class Assistant:
             )
             if await self._ask(state, message, CONFIRM_SCHEMA, box.server_of(tool.name)) is None:
                 return say("declined", state.language)
-        await state.emit(
-            event(
-                "tool_call.started",
-                call_id=call_id,
-                tool=tool.name,
-                server=box.server_of(tool.name),
-                arguments=decision.arguments,
-            )
-        )
-        result = await box.call(tool.name, decision.arguments)
-        await state.emit(
-            event(
-                "tool_call.finished",
-                call_id=call_id,
-                tool=tool.name,
-                ok=not result.is_error,
-                result=result.structured,
-                text=result.text,
-            )
-        )
-        await self._record(
-            state.caller,
-            conversation,
-            Message("tool", _stored(result), tool.name),
-            tool_arguments=decision.arguments,
-        )
+        result = await self._run(state, box, tool, decision.arguments, conversation, call_id)
         if state.refused:
             return say("declined", state.language)
         return render(tool, _said(tool, result), state.language)
@@ -671,6 +646,22 @@ def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict
     if any(name not in content for name in schema.get("required") or []):
         return None
     return content
+
+
+async def _written(pieces: AsyncIterator[str]) -> str:
+    """A capable model's quarantined text, whole; empty if its endpoint failed, so
+    that the extract the code makes is shown instead of an error."""
+    try:
+        return "".join([piece async for piece in pieces]).strip()
+    except BackendError as exc:
+        log.warning("the model could not write it (%s): the extract is shown", exc)
+        return ""
+
+
+def _mail(reader: Tool, result: Mapping[str, Any]) -> digest.Mail:
+    """A reader's result as a mail, through the keys its ``tidings/reads`` names."""
+    keys = {str(k): str(v) for k, v in (reader.meta.get(plans.READS_KEY) or {}).items()}
+    return digest.Mail.from_result(result, keys)
 
 
 def _said(tool: Tool, result: ToolResult) -> ToolResult:

@@ -36,6 +36,7 @@ from tidings.ai.pipeline.plans import Plan
 from tidings.ai.pipeline.reading import Reading, Vocabulary, candidate_names, read
 from tidings.ai.pipeline.router import (
     ABILITIES,
+    ABILITY_FUNCTIONS,
     ADDRESS,
     ASK,
     CLARIFY,
@@ -114,6 +115,12 @@ class Pipeline:
         self.preamble = preamble(self.tools)
         self.vocabulary = Vocabulary(self.tools)
         self.abilities = abilities_of(self.tools)
+        # A tool of the same name wins: the model must never confuse the two.
+        self.ability_functions = {
+            ABILITY_FUNCTIONS[label][0]: label
+            for label in self.abilities
+            if ABILITY_FUNCTIONS[label][0] not in self.by_name
+        }
 
     @classmethod
     async def create(
@@ -746,9 +753,16 @@ class Pipeline:
         then goes the same way as a routed request: filters read by code, plans,
         validation."""
         specs = [ToolSpec(t.name, t.description, t.input_schema) for t in self.tools]
+        specs += [
+            ToolSpec(name, ABILITY_FUNCTIONS[label][1], {"type": "object", "properties": {}})
+            for name, label in self.ability_functions.items()
+        ]
         call = await self.backend.call_tools(
             [Message("user", text)], specs, Sampling(max_tokens=256)
         )
+        if call.name in self.ability_functions:
+            label = self.ability_functions[call.name]
+            return await self._ability(label, text, now, book, language, "native", 1.0)
         if call.name is None or call.name not in self.by_name:
             return Decision("answer", "native", language=language)
         tool = self.by_name[call.name]

@@ -45,6 +45,31 @@ ABILITIES = {
     ASK: utterances.ASK,
 }
 """What the assistant does itself with the tools' results (see :mod:`.plans`)."""
+ABILITY_FUNCTIONS = {
+    SUMMARIZE: (
+        "summarize_messages",
+        "Summarize the user's messages that match the request (a person, a topic, a time, "
+        "unread...): who wrote, about what, and which ones wait for an answer.",
+    ),
+    COUNT: (
+        "count_messages",
+        "Count the user's messages that match the request (unread, from someone, about "
+        "something, in a period).",
+    ),
+    ADDRESS: (
+        "look_up_address",
+        "Tell the e-mail address of a person the user names, from their contacts and "
+        "correspondents.",
+    ),
+    ASK: (
+        "answer_from_message",
+        "Answer a question about what a message says (when, where, how much, what was "
+        "decided), from the message the request points to.",
+    ),
+}
+"""The abilities offered to a capable model beside the tools, as functions without
+arguments: the model only chooses; what they act on is read from the request by
+code, as for a routed request."""
 _AUGMENTED_SHARE = 0.6
 # Words without which a request is not asking for an ability (folded, spaced).
 _SIGNALS = {
