@@ -3,7 +3,8 @@
     .venv/bin/python bench/ai_outcomes.py [--split dev|heldout|all] [--kind K] [--verbose] [--json]
 
 Seeds a box from tests/eval/mailbox.json, starts the real mail-api and mcp-mail
-services, runs every case of tests/eval/conversations.json through the assistant
+services, runs every case of tests/eval/conversations.json and paraphrases.json
+through the assistant
 (in this process, every confirmation refused and recorded: nothing is sent) and
 scores what happened: the right messages listed, read, replied to, moved or marked,
 the answer holding the facts (see tests/eval/outcomes.py). Prints accuracy per split
@@ -93,14 +94,20 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print every miss and why")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--mailbox", type=Path, default=EVAL_DIR / "mailbox.json")
-    parser.add_argument("--cases", type=Path, default=EVAL_DIR / "conversations.json")
+    parser.add_argument(
+        "--cases",
+        type=Path,
+        nargs="+",
+        default=[EVAL_DIR / "conversations.json", EVAL_DIR / "paraphrases.json"],
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the services' and clients' request logs
 
     mailbox = Mailbox.load(args.mailbox)
     cases = [
         c
-        for c in load_cases(args.cases)
+        for path in args.cases
+        for c in load_cases(path)
         if args.split in ("all", c.split) and (args.kind is None or c.kind == args.kind)
     ]
 

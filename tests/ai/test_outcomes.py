@@ -1,11 +1,11 @@
 """The assistant scored on outcomes in a seeded mailbox, with the real bundled model.
 
-The whole set of tests/eval/conversations.json runs once for the module (one box, one
-model load; see tests/eval/outcomes.py) and each split must stay at or above its
-floor in tests/eval/floors.json. The harness itself is tested too, so that a figure
-cannot come from a scorer that accepts anything: seeding puts every message where
-the data says, a wrong expectation is a miss for every kind of outcome, and a refused
-confirmation leaves the recipient's INBOX and the queue empty.
+The whole set of tests/eval/conversations.json and paraphrases.json runs once for
+the module (one box, one model load; see tests/eval/outcomes.py) and each split must
+stay at or above its floor in tests/eval/floors.json. The harness itself is tested
+too, so that a figure cannot come from a scorer that accepts anything: seeding puts
+every message where the data says, a wrong expectation is a miss for every kind of
+outcome, and a refused confirmation leaves the recipient's INBOX and the queue empty.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
 
 MAILBOX = EVAL_DIR / "mailbox.json"
-CASES = EVAL_DIR / "conversations.json"
+CASES = [EVAL_DIR / "conversations.json", EVAL_DIR / "paraphrases.json"]
 SAMPLE_MAILBOX = EVAL_DIR / "mailbox.sample.json"
 
 FLOORS: dict[str, float] = json.loads((EVAL_DIR / "floors.json").read_text(encoding="utf-8"))
@@ -76,7 +76,7 @@ async def evaluation(box: EvalBox, backend: LlamaBackend) -> AsyncIterator[Evalu
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def report(evaluation: Evaluation) -> Report:
-    return await evaluation.run(load_cases(CASES))
+    return await evaluation.run([c for path in CASES for c in load_cases(path)])
 
 
 # -- the harness: seeding ----------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_seeding_puts_every_message_in_its_folder_with_its_flags(box: EvalBox) -
 
 # -- the whole set ---------------------------------------------------------------------------------
 def test_outcome_accuracy_stays_above_the_floors(report: Report) -> None:
-    cases = load_cases(CASES)
+    cases = [c for path in CASES for c in load_cases(path)]
     assert [r.case.id for r in report.results] == [c.id for c in cases]
     figures = report.figures()
     summary = {split: figures[split]["accuracy"] for split in FLOORS}

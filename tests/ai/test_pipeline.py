@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tidings.ai.backends.llama import LlamaBackend
-from tidings.ai.pipeline import AddressBook, Contact, IntentRegistry, Pipeline, Tool
+from tidings.ai.pipeline import AddressBook, Contact, IntentRegistry, Pipeline, Tool, plans
 from tidings.ai.pipeline.dates import parse_day
 from tidings.ai.pipeline.router import ABILITIES, CLARIFY, NO_TOOL, router_for
 
@@ -167,9 +167,25 @@ async def test_the_router_and_the_model_fill_a_request_no_template_covers(
     "request_text", ["tell me a joke", "Quelle est la capitale du Pérou ?", "merci !"]
 )
 async def test_requests_for_no_tool_make_no_call(pipeline: Pipeline, request_text: str) -> None:
+    """No call — or, when the request names something ("la capitale du Pérou"), a
+    probe: a look in the mailbox the person does not see, that calls nothing unless
+    found mail shows those words (tests/ai/test_outcomes.py runs them on a mailbox)."""
     decision = await pipeline.decide(request_text, now=NOW)
-    assert decision.kind == "answer"
-    assert decision.tool is None
+    if decision.kind == "plan":
+        assert decision.plan is not None and decision.plan.probe, decision
+        assert not plans.grounded([{"subject": "Invoice", "from": "Bob"}], decision.plan.probe)
+    else:
+        assert decision.kind == "answer"
+        assert decision.tool is None
+
+
+def test_a_probe_is_grounded_by_whole_words_only() -> None:
+    items = [{"subject": "Concert de printemps", "from": "Marie Leroy"}]
+    assert not plans.grounded(items, ("temps",))
+    assert plans.grounded(items, ("concert",))
+    assert plans.grounded([{"subject": "Your invoices"}], ("invoice",))
+    assert plans.grounded(items, ())
+    assert not plans.grounded([], ())
 
 
 @pytest.mark.parametrize("request_text", ["envoie un mail", "mark it as read", "fais-le"])

@@ -1,6 +1,7 @@
-"""The outcome evaluation's data (mailbox.json, conversations.json) is well-formed and
-consistent: every message a case names exists, every expectation can be scored, the
-splits are balanced, and the held-out split shares no request with dev."""
+"""The outcome evaluation's data (mailbox.json, conversations.json, paraphrases.json) is
+well-formed and consistent: every message a case names exists, every expectation can
+be scored, conversations.json's splits are balanced, and the held-out split shares no
+request with dev (paraphrases.json is more dev material, in other words)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import pytest
 HERE = Path(__file__).parent
 MAILBOX: dict[str, Any] = json.loads((HERE / "mailbox.json").read_text("utf-8"))
 CASES: list[dict[str, Any]] = json.loads((HERE / "conversations.json").read_text("utf-8"))["cases"]
+PARAPHRASES: list[dict[str, Any]] = json.loads((HERE / "paraphrases.json").read_text("utf-8"))[
+    "cases"
+]
 
 FOLDERS = {"INBOX", "Sent", "Archive", "Junk", "Trash"}
 KINDS = {
@@ -160,11 +164,16 @@ def test_mailbox_keys_are_unique_and_cover_what_the_cases_need() -> None:
 
 
 def test_case_ids_are_unique() -> None:
-    ids = [c["id"] for c in CASES]
+    ids = [c["id"] for c in CASES + PARAPHRASES]
     assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: str(c.get("id")))
+def test_paraphrases_are_dev_material() -> None:
+    assert PARAPHRASES
+    assert {c["split"] for c in PARAPHRASES} == {"dev"}
+
+
+@pytest.mark.parametrize("case", CASES + PARAPHRASES, ids=lambda c: str(c.get("id")))
 def test_case_is_well_formed(case: dict[str, Any]) -> None:
     assert set(case) <= {"id", "split", "lang", "kind", "before", "request", "expect"}
     assert KEY.match(case["id"]), case["id"]
@@ -267,7 +276,9 @@ def test_splits_are_balanced() -> None:
 def test_heldout_shares_no_request_with_dev() -> None:
     def requests(split: str) -> set[str]:
         return {
-            " ".join(re.findall(r"\w+", _fold(c["request"]))) for c in CASES if c["split"] == split
+            " ".join(re.findall(r"\w+", _fold(c["request"])))
+            for c in CASES + PARAPHRASES
+            if c["split"] == split
         }
 
     shared = requests("dev") & requests("heldout")

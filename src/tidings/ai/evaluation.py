@@ -78,8 +78,13 @@ class Outcome:
     @property
     def call(self) -> tuple[str | None, dict[str, Any]]:
         """The call decided: a plan that only finds is its finder's call (a plan
-        that then acts is scored on outcomes, by tests/eval/outcomes.py)."""
+        that then acts is scored on outcomes, by tests/eval/outcomes.py). A probing
+        plan looks in the mailbox unseen and calls nothing unless the mail there has
+        the request's words; with no mailbox here, it is scored as it runs on an
+        empty one: no call."""
         plan = self.decision.plan
+        if self.decision.kind == "plan" and plan is not None and plan.probe is not None:
+            return None, {}
         if self.decision.kind == "plan" and plan is not None:
             if plan.then is None and plan.ability is None:
                 return plan.find.tool, plan.find.arguments

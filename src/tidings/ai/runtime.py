@@ -253,6 +253,9 @@ class Assistant:
                     context=shown,
                 )
                 decision = resumed or decision
+            probe = decision.plan if decision.plan and decision.plan.probe is not None else None
+            if probe is not None and not await _holds(box, pipeline, probe):
+                decision = Decision("answer", decision.via, language=decision.language)
             state.language = decision.language
             await state.emit(
                 event(
@@ -646,6 +649,23 @@ def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict
     if any(name not in content for name in schema.get("required") or []):
         return None
     return content
+
+
+async def _holds(box: Toolbox, pipeline: Pipeline, plan: Plan) -> bool:
+    """Whether a probing plan's find finds mail that shows the request's words —
+    asked unseen and unrecorded: it only decides whether the request was about the
+    mailbox at all. Only what the list shows counts (reading the mails too found
+    "temps" in a body for "quel temps fait-il ?"): a question about a word deep in
+    a mail is missed rather than a question about the weather answered from mail."""
+    finder = pipeline.by_name[plan.find.tool]
+    for arguments in plan.find.tries():
+        result = await box.call(finder.name, arguments)
+        if result.is_error:
+            return True  # the plan will run it again and show the error
+        items = plans.listed(result.structured, pipeline.tools)
+        if items:
+            return plans.grounded(items, plan.probe or ())
+    return False
 
 
 async def _written(pieces: AsyncIterator[str]) -> str:

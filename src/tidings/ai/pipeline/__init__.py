@@ -33,7 +33,13 @@ from tidings.ai.pipeline.arguments import fill, preamble
 from tidings.ai.pipeline.grounding import AddressBook, Contact, appears_in, fold, is_address
 from tidings.ai.pipeline.intents import IntentMatcher
 from tidings.ai.pipeline.plans import Plan
-from tidings.ai.pipeline.reading import Reading, Vocabulary, candidate_names, read
+from tidings.ai.pipeline.reading import (
+    Reading,
+    Vocabulary,
+    candidate_names,
+    read,
+    translations,
+)
 from tidings.ai.pipeline.router import (
     ABILITIES,
     ABILITY_FUNCTIONS,
@@ -45,6 +51,7 @@ from tidings.ai.pipeline.router import (
     SUMMARIZE,
     abilities_of,
     router_for,
+    signalled,
 )
 from tidings.ai.pipeline.tools import IntentRegistry, Tool
 from tidings.ai.pipeline.validate import Problem, check
@@ -61,10 +68,15 @@ _MAIL_WORDS = {
 }  # fmt: skip
 _DEFINITION = re.compile(
     r"\b(?:what is an?|what's an?|what are|qu'est-ce qu'une?|qu'est-ce que|c'est quoi|"
-    r"how (?:do|does|can|should)|comment (?:faire|on)|write|draft|compose|écri|redige|rédige)\b",
+    r"how (?:do|does|can|should)|comment (?:faire|on)|write|draft|compose|écri\w*|redige\w*|"
+    r"rédige\w*)\b",
     re.IGNORECASE,
 )
 _SEARCH_WORDS = {"search", "cherche", "recherche", "chercher", "rechercher", "look", "retrouve"}
+_SHOW_WORDS = {
+    "find", "trouve", "trouver", "show", "montre", "affiche", "list", "liste", "pull",
+    "open", "ouvre", "display", "see", "voir",
+}  # fmt: skip
 _ANSWER_WORDS = {"answer", "reply", "respond", "repondre", "reponse", "reponses", "reponds"}
 
 
@@ -177,9 +189,19 @@ class Pipeline:
         assert self.router is not None
         route = self.router.route(text)
         # An unsure router answers without a tool: a wrong call costs more than a
-        # reply that does nothing (0.3 is about three times chance among ~9 labels).
-        if route.label == NO_TOOL or route.confidence < self.min_confidence:
+        # reply that does nothing (0.3 is about three times chance among ~9 labels)
+        # — unless the request speaks of mail and its likeliest tool acts on one
+        # ("please delete that email"): that tool asks for what is missing, and
+        # confirms anything it would do, rather than the request going unheard.
+        sure = route.confidence >= self.min_confidence or (
+            route.label in self.by_name
+            and plans.FINDS_KEY not in self.by_name[route.label].meta
+            and bool(set(fold(text).split()) & _MAIL_WORDS)
+        )
+        if route.label == NO_TOOL or not sure:
             found = await self._described(text, now, book, lang)
+            if found is None:
+                found = await self._grounded(text, now, book, lang)
             if found is not None:
                 return found
             return Decision("answer", "router", confidence=route.confidence, language=lang)
@@ -219,8 +241,14 @@ class Pipeline:
         reading = await self.read(text, now, lang, book, tool, captured)
         if plans.FINDS_KEY in tool.meta:
             if via == "router" and not _about_mail(text, reading):
-                # "find me a recipe", "list the planets": a finder's verb, nothing of mail.
-                return Decision("answer", via, confidence=confidence, language=lang)
+                # "list the newsletters", "find the invoice" — or "list the planets": a
+                # finder's verb and no word of mail. What is found decides, unseen.
+                if not reading.topic:
+                    return Decision("answer", via, confidence=confidence, language=lang)
+                found = self._find(tool, reading, captured, via, confidence, lang)
+                if found.plan is not None:
+                    found = replace(found, plan=replace(found.plan, probe=_probe_words(reading)))
+                return found
             return self._find(tool, reading, captured, via, confidence, lang)
         return await self._act(
             tool, text, now, captured, via, confidence, book, lang, context, reading
@@ -350,6 +378,13 @@ class Pipeline:
         # Which message, when the request describes it, is found by code, not read
         # out of the request by the model ("the latest" holds no identifier).
         described = reading.describes or reading.pronoun
+        if described:
+            # A template's capture that describes the target instead of naming it
+            # ("read the email {message_id}" ← "about the invoice") is not asked of
+            # the model either: the plan finds it.
+            for name in targets:
+                if name in captured and not _fits(tool, name, captured[name]):
+                    del captured[name]
         unasked = frozenset(t for t in targets if t not in captured) if described else frozenset()
         decision = await self._complete(
             tool, text, now, captured, via, confidence, book, lang, context, unasked
@@ -442,6 +477,39 @@ class Pipeline:
             return None
         return self._find(finder, reading, {}, "router", 0.0, lang)
 
+    async def _grounded(
+        self, text: str, now: datetime, book: AddressBook, lang: Language
+    ) -> Decision | None:
+        """ "how much is the invoice?", "find the invoice", "à quelle heure est le
+        concert de la chorale ?": the router saw no request for a tool, yet the
+        request names something the mailbox may hold. A plan that looks first,
+        unseen (``probe``): a question is answered from what it finds, a request
+        to find or show lists it, and nothing found is answered as a request
+        without a tool ("what's the weather like?")."""
+        finder = plans.choose_finder(self.tools, Reading(text, lang), None)
+        if finder is None or _DEFINITION.search(text):
+            return None
+        words = set(fold(text).split())
+        ability = next(
+            (a for a in (COUNT, SUMMARIZE, ASK) if a in self.abilities and signalled(text, a)),
+            None,
+        )
+        reading = await self.read(text, now, lang, book, finder)
+        if ability is None and not (words & (_SEARCH_WORDS | _SHOW_WORDS) or reading.flags):
+            return None  # neither asked for, nor anything only mail has ("unread")
+        if reading.folder and not (reading.topic or reading.people):
+            ability = None  # "what's in the trash?": its list
+        elif not (reading.topic or reading.people or reading.flags):
+            return None
+        decision = (
+            self._find(finder, reading, {}, "router", 0.0, lang)
+            if ability is None
+            else await self._ability(ability, text, now, book, lang, "router", 0.0)
+        )
+        if decision.plan is None:
+            return decision
+        return replace(decision, plan=replace(decision.plan, probe=_probe_words(reading)))
+
     async def _choice(
         self,
         text: str,
@@ -505,14 +573,22 @@ class Pipeline:
         if label == ASK and opener is not None:
             # A question about what a message says: the best match (the newest, or
             # the one named), opened and shown.
-            find = plans.find_arguments(finder, reading)
+            find = plans.find_arguments(finder, reading, question=True)
             return Decision(
                 "plan",
                 "plan",
                 tool=opener.name,
                 confidence=confidence,
                 language=lang,
-                plan=Plan(find, then=opener.name, pick=reading.ordinal or 1, ability=ASK),
+                # A question may not be about mail at all ("what's the weather in
+                # Paris?"): answered from the mail only if the mail has its words.
+                plan=Plan(
+                    find,
+                    then=opener.name,
+                    pick=reading.ordinal or 1,
+                    ability=ASK,
+                    probe=_probe_words(reading),
+                ),
             )
         limit = plans.COUNT_LIMIT if label == COUNT else plans.SUMMARY_SIZE
         find = plans.find_arguments(finder, reading, limit=limit)
@@ -778,6 +854,15 @@ class Pipeline:
                 tool, text, now, {}, "native", 1.0, book, language, context, reading
             )
         return decision
+
+
+def _probe_words(reading: Reading) -> tuple[str, ...]:
+    """What found mail must show for a probing plan to go on: nothing more when the
+    request names a person the address book knows (grounded already), else one of
+    the topic's words or what the glossary makes of them."""
+    if reading.people:
+        return ()
+    return tuple(dict.fromkeys(w for word in reading.topic for w in (word, *translations(word))))
 
 
 def _from_context(

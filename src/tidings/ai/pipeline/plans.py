@@ -24,6 +24,7 @@ metadata say they are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,12 @@ class Plan:
     reader: str | None = None
     needs_answer: bool = False
     """A summary of only what waits for the user's answer."""
+    probe: tuple[str, ...] | None = None
+    """Set when the plan was chosen because of what the request names, not because
+    it asked for a tool: it may not be about mail at all ("how much is a Tesla?").
+    The find is tried first unseen, and unless something found has one of these
+    words (or anything is found, if there are none) the request is answered as one
+    without a tool — no search is shown for a question the mailbox knows nothing of."""
 
 
 def finders(tools: Sequence[Tool]) -> list[Tool]:
@@ -146,9 +153,16 @@ def choose_finder(tools: Sequence[Tool], reading: Reading, preferred: str | None
     return min(candidates, key=rank)
 
 
-def find_arguments(finder: Tool, reading: Reading, *, limit: int | None = None) -> Find:
+def find_arguments(
+    finder: Tool, reading: Reading, *, limit: int | None = None, question: bool = False
+) -> Find:
     """The finder's arguments for what the reading describes; the topic's words
-    dropped one at a time (the least telling, the shortest, first) as fallbacks."""
+    dropped one at a time (the least telling, the shortest, first) as fallbacks.
+
+    A ``question``'s day and words may be about what the mail says, not about the
+    mail ("what time is dinner on Saturday?" was written on Tuesday): then the
+    period is dropped too, and, when a person is named, the topic last ("how much
+    do I owe Bob?": Bob's latest mail)."""
     filters = filters_of(finder)
     arguments = _valid(finder, as_arguments(reading, filters))
     count_argument = filters.get("count")
@@ -160,6 +174,13 @@ def find_arguments(finder: Tool, reading: Reading, *, limit: int | None = None) 
         for words in _fewer_words(reading.topic):
             fallbacks.append({**arguments, topic_argument: " ".join(words)})
         fallbacks = fallbacks[1:]  # the first is the request's own words
+    if question:
+        period = {filters.get("since"), filters.get("until")} - {None}
+        undated = {k: v for k, v in arguments.items() if k not in period}
+        loose = [undated] if undated != arguments else []
+        if reading.people and topic_argument in undated and topic_argument not in finder.required:
+            loose.append({k: v for k, v in undated.items() if k != topic_argument})
+        fallbacks = fallbacks[:3] + loose + fallbacks[3:]
     # Mail the user sent is where a recipient is ("when did I last write to Bob?").
     scope = (finder.meta.get(FINDS_KEY) or {}).get("recipient_scope") or {}
     if "recipient" in _kinds(reading):
@@ -258,3 +279,18 @@ def matching(items: Sequence[Mapping[str, Any]], reading: Reading) -> list[Mappi
             continue
         found.append(item)
     return found
+
+
+def grounded(items: Sequence[Mapping[str, Any]], words: Sequence[str]) -> bool:
+    """Whether one of ``items`` shows one of ``words`` as a word of its own (or a
+    form of it: "invoice" in "invoices"), not inside another ("temps" is not in
+    "printemps", as a substring search would have it)."""
+    if not words:
+        return bool(items)
+    stems = [re.escape(fold(w)[: max(4, len(fold(w)) - 2)]) for w in words]
+    pattern = re.compile(rf"\b(?:{'|'.join(stems)})")
+    for item in items:
+        text = fold(" ".join(str(v) for v in item.values() if isinstance(v, str)))
+        if pattern.search(text):
+            return True
+    return False

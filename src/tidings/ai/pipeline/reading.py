@@ -134,6 +134,7 @@ _CHATTER = {
     "tell", "dis", "dire", "donne", "give", "time", "heure", "quand", "when", "where", "ou",
     "much", "cost", "coute", "coutent", "how", "comment", "why", "pourquoi", "date",
     "nothing", "qui", "quoi", "what", "which", "who", "whom", "dit", "said", "say", "says",
+    "pull", "up",
     "write", "wrote", "written", "ecrit", "ecrite", "envoye", "envoyes", "sent", "send",
     # the assistant's own abilities (count, summarize, tell an address)
     "summarize", "summarise", "summary", "sum", "resume", "resumer", "recap",

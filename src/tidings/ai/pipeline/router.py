@@ -288,6 +288,15 @@ def abilities_of(tools: Sequence[Tool]) -> list[str]:
     return out
 
 
+def signalled(text: str, ability: str) -> bool:
+    """Whether ``text`` has the words without which it is not asking for
+    ``ability`` (a question mark is enough for a question)."""
+    plain = " " + _plain(text) + " "
+    if any(s in plain for s in _SIGNALS[ability]):
+        return True
+    return ability == ASK and text.rstrip().endswith("?")
+
+
 class Router:
     def __init__(self, tools: Sequence[Tool], seed: int = 0) -> None:
         self.tools = [t.name for t in tools]
@@ -313,15 +322,9 @@ class Router:
         question), never by a request that only names mail ("anything from Priya
         this week" lists them)."""
         probabilities = self.model.predict_proba([text.lower()])[0]
-        plain = " " + _plain(text) + " "
         for index in probabilities.argsort()[::-1]:
             label = str(self.model.classes_[index])
-            signals = _SIGNALS.get(label)
-            if (
-                signals is None
-                or any(s in plain for s in signals)
-                or (label == ASK and text.rstrip().endswith("?"))
-            ):
+            if label not in _SIGNALS or signalled(text, label):
                 return Route(label, float(probabilities[index]))
         return Route(NO_TOOL, 0.0)
 
