@@ -126,13 +126,8 @@ def main() -> int:
         finally:
             await backend.aclose()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        box = EvalBox(Path(tmp), mailbox)
-        box.start()
-        try:
-            report, backend_name, seconds = asyncio.run(go(box))
-        finally:
-            box.stop()
+    with tempfile.TemporaryDirectory() as tmp, EvalBox(Path(tmp), mailbox).running() as box:
+        report, backend_name, seconds = asyncio.run(go(box))
 
     figures: dict[str, Any] = {
         "backend": backend_name,

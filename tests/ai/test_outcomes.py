@@ -55,17 +55,13 @@ async def backend(gguf: Path) -> AsyncIterator[LlamaBackend]:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, gguf: Path) -> Iterator[EvalBox]:
-    made = EvalBox(
+    with EvalBox(
         tmp_path_factory.mktemp("outcomes"),
         Mailbox.load(MAILBOX),
         model_path=gguf,
         extra_users=[RECIPIENT],
-    )
-    try:
-        made.start()
+    ).running() as made:
         yield made
-    finally:
-        made.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

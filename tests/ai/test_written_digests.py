@@ -109,12 +109,9 @@ def endpoint(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvalBox]:
-    made = EvalBox(tmp_path_factory.mktemp("written"), Mailbox.load(EVAL_DIR / "mailbox.json"))
-    try:
-        made.start()
+    mailbox = Mailbox.load(EVAL_DIR / "mailbox.json")
+    with EvalBox(tmp_path_factory.mktemp("written"), mailbox).running() as made:
         yield made
-    finally:
-        made.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -49,7 +49,7 @@ import re
 import socket
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -775,6 +775,15 @@ class EvalBox:
         for service in reversed(self.services):
             if service.process is not None and service.process.poll() is None:
                 service.stop()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[EvalBox]:
+        """Started, and stopped whatever happens."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
 
     # -- the mail API, as the user ------------------------------------------------------------
     def api(self, token: str | None = None) -> httpx.Client:
