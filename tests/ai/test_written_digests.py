@@ -30,7 +30,7 @@ from tests.eval.outcomes import EVAL_DIR, EvalBox, Evaluation, Mailbox, Turn
 from tidings.ai import digest
 from tidings.ai.backends.openai import OpenAIBackend
 from tidings.ai.phrases import say
-from tidings.ai.pipeline.plans import SUMMARY_SIZE
+from tidings.ai.pipeline.plans import READS_KEY, SUMMARY_SIZE
 
 pytestmark = pytest.mark.slow
 ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
@@ -146,10 +146,14 @@ async def _turn(evaluation: Evaluation, wire: Wire, text: str, choose: str) -> T
     return turn
 
 
-def _mails_read(turn: Turn, evaluation: Evaluation) -> list[digest.Mail]:
+@pytest.fixture(scope="module")
+def reads(mail_tools: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Reader tool → its ``tidings/reads`` keys."""
+    return {t["name"]: t["_meta"][READS_KEY] for t in mail_tools if t["_meta"].get(READS_KEY)}
+
+
+def _mails_read(turn: Turn, reads: dict[str, dict[str, str]]) -> list[digest.Mail]:
     """The mails the turn opened, as the reader's metadata maps them."""
-    tools = json.loads((EVAL_DIR / "mail_tools.json").read_text(encoding="utf-8"))["tools"]
-    reads = {t["name"]: t["_meta"]["tidings/reads"] for t in tools if "tidings/reads" in t["_meta"]}
     return [
         digest.Mail.from_result(e["result"], reads[e["tool"]])
         for e in turn.of_type("tool_call.finished")
@@ -171,10 +175,10 @@ def _quarantined(turn: Turn, wire: Wire, evaluation: Evaluation) -> tuple[Exchan
 
 @ON_MODULE_LOOP
 async def test_a_summary_is_written_by_the_model_from_the_mails_as_data(
-    evaluation: Evaluation, wire: Wire
+    evaluation: Evaluation, wire: Wire, reads: dict[str, dict[str, str]]
 ) -> None:
     turn = await _turn(evaluation, wire, "summarize my inbox", "summarize_messages")
-    mails = _mails_read(turn, evaluation)
+    mails = _mails_read(turn, reads)
     inbox = [m for m in evaluation.box.mailbox.messages if m.folder == "INBOX"]
     assert len(mails) == min(SUMMARY_SIZE, len(inbox))
     written, data = _quarantined(turn, wire, evaluation)
@@ -197,11 +201,11 @@ async def test_a_summary_is_written_by_the_model_from_the_mails_as_data(
 
 @ON_MODULE_LOOP
 async def test_a_question_about_a_mail_is_answered_by_the_model_from_that_mail_only(
-    evaluation: Evaluation, wire: Wire
+    evaluation: Evaluation, wire: Wire, reads: dict[str, dict[str, str]]
 ) -> None:
     question = "when is the dinner Alice wrote about?"
     turn = await _turn(evaluation, wire, question, "answer_from_message")
-    mails = _mails_read(turn, evaluation)
+    mails = _mails_read(turn, reads)
     assert [m.subject for m in mails] == ["Dinner on Saturday?"]
     written, data = _quarantined(turn, wire, evaluation)
     assert question in written.message("system")
@@ -212,13 +216,13 @@ async def test_a_question_about_a_mail_is_answered_by_the_model_from_that_mail_o
 
 @ON_MODULE_LOOP
 async def test_when_the_model_cannot_write_the_extract_is_shown(
-    evaluation: Evaluation, wire: Wire
+    evaluation: Evaluation, wire: Wire, reads: dict[str, dict[str, str]]
 ) -> None:
     wire.down = True
     try:
         turn = await _turn(evaluation, wire, "résume mes mails", "summarize_messages")
     finally:
         wire.down = False
-    mails = _mails_read(turn, evaluation)
+    mails = _mails_read(turn, reads)
     assert mails
     assert turn.text == digest.extract(mails, "fr")

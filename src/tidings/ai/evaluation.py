@@ -83,9 +83,9 @@ class Outcome:
         the request's words; with no mailbox here, it is scored as it runs on an
         empty one: no call."""
         plan = self.decision.plan
-        if self.decision.kind == "plan" and plan is not None and plan.probe is not None:
-            return None, {}
         if self.decision.kind == "plan" and plan is not None:
+            if plan.probe is not None:
+                return None, {}
             if plan.then is None and plan.ability is None:
                 return plan.find.tool, plan.find.arguments
             return plan.then, plan.arguments

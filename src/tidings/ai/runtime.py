@@ -253,9 +253,11 @@ class Assistant:
                     context=shown,
                 )
                 decision = resumed or decision
-            probe = decision.plan if decision.plan and decision.plan.probe is not None else None
-            if probe is not None and not await _holds(box, pipeline, probe):
-                decision = Decision("answer", decision.via, language=decision.language)
+            probed: list[ToolResult] = []
+            if decision.plan is not None and decision.plan.probe is not None:
+                probed = await _probe(box, pipeline, decision.plan)
+                if not probed:
+                    decision = Decision("answer", decision.via, language=decision.language)
             state.language = decision.language
             await state.emit(
                 event(
@@ -284,7 +286,7 @@ class Assistant:
                 return decision.text or await self._reply(state, text, box.tools)
             if decision.kind == "plan":
                 assert decision.plan is not None
-                return await self._plan(state, box, pipeline, decision, text, conversation)
+                return await self._plan(state, box, pipeline, decision, text, conversation, probed)
             assert decision.tool is not None
             tool = pipeline.by_name[decision.tool]
             return await self._call(state, box, tool, decision, conversation, tainted)
@@ -297,18 +299,23 @@ class Assistant:
         decision: Decision,
         text: str,
         conversation: int,
+        probed: list[ToolResult],
     ) -> str:
         """Find, pick, then act — each call shown as it runs, each side effect
         confirmed with its real arguments (the conversation now holds what was
-        found, so every call that is not read-only is confirmed)."""
+        found, so every call that is not read-only is confirmed). The finds a
+        probe made unseen are shown now, not made again."""
         plan = decision.plan
         assert plan is not None
         lang = state.language
         await state.emit(event("plan", steps=_steps(plan)))
         finder = pipeline.by_name[plan.find.tool]
+        made = iter(probed)
         result = None
         for arguments in plan.find.tries():
-            result = await self._run(state, box, finder, arguments, conversation)
+            result = await self._run(
+                state, box, finder, arguments, conversation, made=next(made, None)
+            )
             if result.is_error or plans.listed(result.structured, pipeline.tools):
                 break
         assert result is not None
@@ -420,9 +427,11 @@ class Assistant:
         arguments: dict[str, Any],
         conversation: int,
         call_id: str | None = None,
+        made: ToolResult | None = None,
     ) -> ToolResult:
         """One call, shown as it starts and ends, its result recorded in the
-        conversation (a plan's read-only steps, and every confirmed call)."""
+        conversation (a plan's read-only steps, and every confirmed call); ``made``:
+        a read-only call already made unseen in this turn, shown with its result."""
         call_id = call_id or uuid.uuid4().hex[:12]
         await state.emit(
             event(
@@ -433,7 +442,7 @@ class Assistant:
                 arguments=arguments,
             )
         )
-        result = await box.call(tool.name, arguments)
+        result = made if made is not None else await box.call(tool.name, arguments)
         await state.emit(
             event(
                 "tool_call.finished",
@@ -651,21 +660,24 @@ def _content(schema: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict
     return content
 
 
-async def _holds(box: Toolbox, pipeline: Pipeline, plan: Plan) -> bool:
-    """Whether a probing plan's find finds mail that shows the request's words —
-    asked unseen and unrecorded: it only decides whether the request was about the
-    mailbox at all. Only what the list shows counts (reading the mails too found
-    "temps" in a body for "quel temps fait-il ?"): a question about a word deep in
-    a mail is missed rather than a question about the weather answered from mail."""
+async def _probe(box: Toolbox, pipeline: Pipeline, plan: Plan) -> list[ToolResult]:
+    """A probing plan's find, unseen and unrecorded, try after try as the plan would
+    run it: the results, if the request was about the mailbox — a failure (the
+    plan shows it), or found mail that shows the request's words — else none.
+    Only what the list shows counts (reading the mails too found "temps" in a body
+    for "quel temps fait-il ?"): a question about a word deep in a mail is missed
+    rather than a question about the weather answered from mail."""
     finder = pipeline.by_name[plan.find.tool]
+    tried: list[ToolResult] = []
     for arguments in plan.find.tries():
         result = await box.call(finder.name, arguments)
+        tried.append(result)
         if result.is_error:
-            return True  # the plan will run it again and show the error
+            return tried
         items = plans.listed(result.structured, pipeline.tools)
         if items:
-            return plans.grounded(items, plan.probe or ())
-    return False
+            return tried if plans.grounded(items, plan.probe or ()) else []
+    return []
 
 
 async def _written(pieces: AsyncIterator[str]) -> str:

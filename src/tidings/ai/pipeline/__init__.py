@@ -245,10 +245,7 @@ class Pipeline:
                 # finder's verb and no word of mail. What is found decides, unseen.
                 if not reading.topic:
                     return Decision("answer", via, confidence=confidence, language=lang)
-                found = self._find(tool, reading, captured, via, confidence, lang)
-                if found.plan is not None:
-                    found = replace(found, plan=replace(found.plan, probe=_probe_words(reading)))
-                return found
+                return _probing(self._find(tool, reading, captured, via, confidence, lang), reading)
             return self._find(tool, reading, captured, via, confidence, lang)
         return await self._act(
             tool, text, now, captured, via, confidence, book, lang, context, reading
@@ -494,21 +491,19 @@ class Pipeline:
             (a for a in (COUNT, SUMMARIZE, ASK) if a in self.abilities and signalled(text, a)),
             None,
         )
-        reading = await self.read(text, now, lang, book, finder)
+        reading = await self.read(text, now, lang, book)
         if ability is None and not (words & (_SEARCH_WORDS | _SHOW_WORDS) or reading.flags):
             return None  # neither asked for, nor anything only mail has ("unread")
         if reading.folder and not (reading.topic or reading.people):
             ability = None  # "what's in the trash?": its list
         elif not (reading.topic or reading.people or reading.flags):
             return None
-        decision = (
-            self._find(finder, reading, {}, "router", 0.0, lang)
-            if ability is None
-            else await self._ability(ability, text, now, book, lang, "router", 0.0)
-        )
-        if decision.plan is None:
-            return decision
-        return replace(decision, plan=replace(decision.plan, probe=_probe_words(reading)))
+        if ability is not None:
+            return _probing(
+                await self._ability(ability, text, now, book, lang, "router", 0.0, reading),
+                reading,
+            )
+        return _probing(self._find(finder, reading, {}, "router", 0.0, lang), reading)
 
     async def _choice(
         self,
@@ -548,10 +543,13 @@ class Pipeline:
         lang: Language,
         via: Via,
         confidence: float,
+        reading: Reading | None = None,
     ) -> Decision:
         """What the assistant does itself: tell an address from the address book,
-        count or summarize what a finder finds."""
-        reading = await self.read(text, now, lang, book)
+        count or summarize what a finder finds (``reading``: the request, if it was
+        read already)."""
+        if reading is None:
+            reading = await self.read(text, now, lang, book)
         if label == ADDRESS:
             mention = reading.person()
             if mention is None:
@@ -854,6 +852,13 @@ class Pipeline:
                 tool, text, now, {}, "native", 1.0, book, language, context, reading
             )
         return decision
+
+
+def _probing(decision: Decision, reading: Reading) -> Decision:
+    """``decision``'s plan made a probe (see :attr:`Plan.probe`)."""
+    if decision.plan is None:
+        return decision
+    return replace(decision, plan=replace(decision.plan, probe=_probe_words(reading)))
 
 
 def _probe_words(reading: Reading) -> tuple[str, ...]:
