@@ -142,6 +142,30 @@ def test_one_users_token_is_not_anothers(accounts: Accounts) -> None:
     assert accounts.check_token(bob).user.address == "bob@example.test"
 
 
+def test_a_disabled_account_is_refused_everywhere_until_enabled(accounts: Accounts) -> None:
+    accounts.add_user("frank@example.test", "password-f")
+    secret, _ = accounts.create_token("frank@example.test", ["mail:read"])
+    accounts.set_disabled("frank@example.test", True)
+    with pytest.raises(AuthFailed, match=r"^invalid credentials$"):  # as a wrong password
+        accounts.authenticate("frank@example.test", "password-f")
+    with pytest.raises(AuthFailed):
+        accounts.check_token(secret)
+    with pytest.raises(AuthFailed):  # what a cached login verdict asks again
+        accounts.check_allowed("frank@example.test")
+    user = accounts.require_user("frank@example.test")
+    assert user.disabled_at is not None
+    assert [t.revoked_at for t, _ in accounts.list_tokens("frank@example.test")] == [None]
+
+    accounts.set_disabled("frank@example.test", False)
+    assert accounts.authenticate("frank@example.test", "password-f").address == (
+        "frank@example.test"
+    )
+    assert accounts.check_token(secret).user.address == "frank@example.test"
+    accounts.check_allowed("frank@example.test")
+    with pytest.raises(AccountError, match="no such user"):
+        accounts.set_disabled("nobody@example.test", True)
+
+
 def test_deleting_a_user_removes_their_tokens(accounts: Accounts) -> None:
     accounts.add_user("erin@example.test", "password-e")
     secret, _ = accounts.create_token("erin@example.test", ["chat"])

@@ -67,6 +67,12 @@ def test_user_list_passwd_del(box_env: dict[str, str]) -> None:
     )
     assert missing.returncode != 0 and "no such user" in missing.stderr
 
+    disabled = run_tidings("user", "disable", "c@example.test")
+    assert disabled.returncode == 0 and "disabled c@example.test" in disabled.stdout
+    assert "c@example.test\tCarol\tadmin disabled" in run_tidings("user", "list").stdout
+    assert run_tidings("user", "enable", "c@example.test").returncode == 0
+    assert "c@example.test\tCarol\tadmin\n" in run_tidings("user", "list").stdout + "\n"
+
     deleted = run_tidings("user", "del", "c@example.test", "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert "c@example.test" not in run_tidings("user", "list").stdout

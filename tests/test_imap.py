@@ -117,6 +117,19 @@ def test_wrong_password_then_throttled(imap: Service, settings: Settings) -> Non
     login(settings, BOB).logout()
 
 
+def test_a_disabled_account_cannot_log_in_even_from_the_login_cache(
+    imap: Service, settings: Settings, accounts: Accounts
+) -> None:
+    login(settings).logout()  # the verdict is now cached (AUTH_CACHE_SECONDS)
+    accounts.set_disabled(ALICE[0], True)
+    client = connect_tls(settings)
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        client.login(*ALICE)
+    client.logout()
+    accounts.set_disabled(ALICE[0], False)
+    login(settings).logout()
+
+
 def test_users_see_only_their_own_mail(imap: Service, settings: Settings) -> None:
     store = MailStore(settings)
     store.deliver(ALICE[0], message("for alice only"))

@@ -167,6 +167,7 @@ def user_list(state: State, as_json: bool) -> None:
                         "address": u.address,
                         "name": u.display_name,
                         "admin": u.is_admin,
+                        "disabled": u.disabled_at is not None,
                         "created_at": u.created_at.isoformat(),
                     }
                     for u in users
@@ -176,7 +177,10 @@ def user_list(state: State, as_json: bool) -> None:
         )
         return
     for u in users:
-        click.echo(f"{u.address}\t{u.display_name}\t{'admin' if u.is_admin else ''}".rstrip())
+        flags = " ".join(
+            f for f, on in (("admin", u.is_admin), ("disabled", u.disabled_at is not None)) if on
+        )
+        click.echo(f"{u.address}\t{u.display_name}\t{flags}".rstrip())
 
 
 @user_group.command("passwd")
@@ -194,6 +198,32 @@ def user_passwd(state: State, address: str, password_stdin: bool) -> None:
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"password changed for {address}")
+
+
+@user_group.command("disable")
+@click.argument("address")
+@pass_state
+def user_disable(state: State, address: str) -> None:
+    """Refuse every login and token of ADDRESS; its mail and tokens are kept."""
+    _set_disabled(state, address, disabled=True)
+
+
+@user_group.command("enable")
+@click.argument("address")
+@pass_state
+def user_enable(state: State, address: str) -> None:
+    """Let a disabled ADDRESS sign in again (its tokens work again too)."""
+    _set_disabled(state, address, disabled=False)
+
+
+def _set_disabled(state: State, address: str, *, disabled: bool) -> None:
+    from tidings.core.accounts import AccountError
+
+    try:
+        user = state.accounts().set_disabled(address, disabled)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'disabled' if disabled else 'enabled'} {user.address}")
 
 
 @user_group.command("del")

@@ -123,7 +123,25 @@ def test_admin_pages_are_for_admins_only(visit, web_box: WebBox) -> None:
     admins_page.click("form[action='/admin/users'] button")
     admins_page.locator(f"[data-user='erin@{DOMAIN}']").wait_for()
     erin = visit()
-    erin.sign_in("erin", "erin's first password")
+    erins_page = erin.sign_in("erin", "erin's first password")
+
+    # Disabled: her open session ends at its next request, and she cannot sign in again.
+    admins_page.click(f"[data-user='erin@{DOMAIN}'] [data-testid=toggle-disabled]")
+    admins_page.locator(f"[data-user='erin@{DOMAIN}'] [data-testid=disabled]").wait_for()
+    erins_page.goto("/")
+    assert re.search(r"/login", erins_page.url)
+    erins_page.fill("#address", f"erin@{DOMAIN}")
+    erins_page.fill("#password", "erin's first password")
+    erins_page.click("button[type=submit]")
+    assert "Wrong address or password" in erins_page.locator("[role=alert]").inner_text()
+    # An admin cannot lock themselves out from here.
+    own = admins_page.locator(f"[data-user='root@{DOMAIN}'] [data-testid=toggle-disabled]")
+    assert own.count() == 0
+    admins_page.click(f"[data-user='erin@{DOMAIN}'] [data-testid=toggle-disabled]")
+    admins_page.locator(f"[data-user='erin@{DOMAIN}'] [data-testid=disabled]").wait_for(
+        state="detached"
+    )
+    visit().sign_in("erin", "erin's first password")
 
 
 def test_french_from_the_browser_and_switchable(visit, web_box: WebBox) -> None:

@@ -50,6 +50,9 @@ class User(SQLModel, table=True):
     password_hash: str
     is_admin: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    # A disabled account keeps its mail and tokens but cannot sign in on any protocol
+    # nor use any token until enabled again (a leaver, a stolen laptop).
+    disabled_at: datetime | None = None
 
 
 class ApiToken(SQLModel, table=True):
@@ -171,6 +174,31 @@ class Accounts:
             session.add(user)
             session.commit()
 
+    def set_disabled(self, address: str, disabled: bool) -> User:
+        """Disable (or enable again) ADDRESS. Its mail, tokens and conversations stay;
+        every password login and token use is refused while it is disabled."""
+        with self.db.session() as session:
+            user = self._find(session, normalise_address(address))
+            if user is None:
+                raise AccountError(f"no such user: {address}")
+            if disabled and user.disabled_at is None:
+                user.disabled_at = utcnow()
+            elif not disabled:
+                user.disabled_at = None
+            session.add(user)
+            session.commit()
+            session.refresh(user)
+            return user
+
+    def check_allowed(self, address: str, source: str = "") -> None:
+        """What a login already verified (a cached verdict) must still pass: the
+        throttle, and the account still existing and enabled."""
+        self.throttle.check(address, source)
+        with self.db.session() as session:
+            user = self._find(session, address)
+            if user is None or user.disabled_at is not None:
+                raise AuthFailed("invalid credentials")
+
     def delete_user(self, address: str) -> None:
         with self.db.session() as session:
             user = self._find(session, normalise_address(address))
@@ -202,6 +230,9 @@ class Accounts:
                 user = None
             if user is None:
                 self.throttle.record_failure(address, source)
+                raise AuthFailed("invalid credentials")
+            if user.disabled_at is not None:
+                # Same answer as a wrong password: a disabled account is not revealed.
                 raise AuthFailed("invalid credentials")
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = _hasher.hash(password)
@@ -275,7 +306,12 @@ class Accounts:
             row = session.exec(
                 select(ApiToken, User).join(User).where(ApiToken.token_hash == hash_token(secret))
             ).first()
-            if row is None or row[0].revoked_at is not None or _expired(row[0]):
+            if (
+                row is None
+                or row[0].revoked_at is not None
+                or _expired(row[0])
+                or row[1].disabled_at is not None
+            ):
                 raise AuthFailed("invalid token")
             record, user = row
             record.last_used_at = utcnow()

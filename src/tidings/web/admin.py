@@ -11,7 +11,7 @@ from typing import Any
 
 from quart import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from tidings.core.accounts import AccountError, Accounts
+from tidings.core.accounts import AccountError, Accounts, User
 from tidings.core.config import Settings
 from tidings.web.probes import probe_all
 
@@ -66,6 +66,15 @@ def _queue(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+async def _user(user_id: int) -> User:
+    user = next(
+        (u for u in await asyncio.to_thread(_accounts().list_users) if u.id == user_id), None
+    )
+    if user is None:
+        abort(404)
+    return user
+
+
 async def _page(**extra: Any) -> Any:
     settings: Settings = current_app.config["SETTINGS"]
     users, probes, zone, queue = await asyncio.gather(
@@ -116,11 +125,7 @@ async def add_user() -> Any:
 @blueprint.post("/users/<int:user_id>/password")
 async def reset_password(user_id: int) -> Any:
     form = await request.form
-    user = next(
-        (u for u in await asyncio.to_thread(_accounts().list_users) if u.id == user_id), None
-    )
-    if user is None:
-        abort(404)
+    user = await _user(user_id)
     try:
         await asyncio.to_thread(_accounts().set_password, user.address, form.get("password", ""))
     except AccountError as exc:
@@ -129,13 +134,28 @@ async def reset_password(user_id: int) -> Any:
     return redirect(url_for("admin.index"))
 
 
+@blueprint.post("/users/<int:user_id>/disabled")
+async def set_disabled(user_id: int) -> Any:
+    """Disable or enable an account: sign-ins and tokens refused everywhere, the
+    account's web sessions end at their next request; mail and tokens are kept."""
+    form = await request.form
+    user = await _user(user_id)
+    disabled = form.get("disabled") == "1"
+    if disabled and user.id == g.visitor.user.id:
+        return await _page(user_error="you cannot disable your own account here"), 400
+    await asyncio.to_thread(_accounts().set_disabled, user.address, disabled)
+    log.info(
+        "web: %s %s user %s",
+        g.visitor.user.address,
+        "disabled" if disabled else "enabled",
+        user.address,
+    )
+    return redirect(url_for("admin.index"))
+
+
 @blueprint.post("/users/<int:user_id>/delete")
 async def delete_user(user_id: int) -> Any:
-    user = next(
-        (u for u in await asyncio.to_thread(_accounts().list_users) if u.id == user_id), None
-    )
-    if user is None:
-        abort(404)
+    user = await _user(user_id)
     if user.id == g.visitor.user.id:
         return await _page(user_error="you cannot delete your own account here"), 400
     await asyncio.to_thread(_accounts().delete_user, user.address)

@@ -169,6 +169,8 @@ _WORDS: dict[str, dict[str, str]] = {
     "is_admin": {"en": "Administrator", "fr": "Administrateur"},
     "reset_password": {"en": "Reset password", "fr": "Réinitialiser le mot de passe"},
     "disable": {"en": "Disable", "fr": "Désactiver"},
+    "enable": {"en": "Enable", "fr": "Réactiver"},
+    "disabled": {"en": "disabled", "fr": "désactivé"},
     "status": {"en": "Services", "fr": "Services"},
     "dns_title": {"en": "DNS records to publish", "fr": "Enregistrements DNS à publier"},
     "queue_title": {"en": "Outgoing queue", "fr": "File d'envoi"},

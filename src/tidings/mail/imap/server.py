@@ -94,14 +94,14 @@ class ImapServer:
         A password verified in the last :data:`AUTH_CACHE_SECONDS` is not hashed
         again (argon2 costs ~0.1-0.4 s of CPU; clients log in per connection, often
         several at once), as Dovecot's auth cache does; the throttle is still asked
-        each time. Entries are keyed by an HMAC under a per-process key, so memory
-        holds no password."""
+        each time, and whether the account is still enabled. Entries are keyed by an
+        HMAC under a per-process key, so memory holds no password."""
         key = hmac.new(self._secret, user.lower().encode() + b"\0" + password.encode(), "sha256")
         digest = key.digest()
         now = time.monotonic()
         hit = self._verified.get(digest)
         if hit is not None and hit[1] > now:
-            await asyncio.to_thread(self.accounts.throttle.check, hit[0], source)
+            await asyncio.to_thread(self.accounts.check_allowed, hit[0], source)
             return hit[0]
         pending = self._verifying.get(digest)
         if pending is not None:
