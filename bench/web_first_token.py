@@ -14,17 +14,31 @@ web``), delivers a few mails, then, alternating in one run:
 The difference is what the web app adds (browser → web → assistant and back, HTML
 rendering, htmx's swap). Then the conversation page's weight: HTML + CSS + JS as
 served, and gzip-compressed (what nginx sends on the appliance).
+
+With ``--open-webui`` (default on), Open WebUI's first load is measured the same
+way in the same run: its front end as its PyPI wheel ships it (``pip download
+open-webui==OPEN_WEBUI --no-deps``, cached under ``~/.cache/tidings-bench``) served on
+loopback, loaded by the same Chromium until the network is idle, every HTML, CSS and JS
+response counted, gzip -6. Without its Python backend (hundreds of MB of ML
+dependencies) the app stops at its "backend required" screen after loading its shell,
+so the figure is a lower bound of what a first visit downloads.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
+import http.server
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -56,6 +70,8 @@ new MutationObserver(() => {
 }).observe(document, {subtree: true, childList: true, characterData: true});
 """
 TEXTS = ("list my emails", "liste mes mails")
+OPEN_WEBUI = "0.12.4"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tidings-bench"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -88,9 +104,77 @@ def page_weight(url: str, cookies: dict[str, str]) -> list[tuple[str, int, int]]
     return rows
 
 
+def open_webui_frontend() -> Path:
+    """Open WebUI's built front end, from its wheel (downloaded once, then cached)."""
+    root = CACHE / f"open-webui-{OPEN_WEBUI}"
+    if not (root / "open_webui" / "frontend" / "index.html").exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", f"open-webui=={OPEN_WEBUI}"),
+                *("--no-deps", "--quiet", "-d", str(CACHE)),
+            ],
+            check=True,
+        )
+        with zipfile.ZipFile(CACHE / f"open_webui-{OPEN_WEBUI}-py3-none-any.whl") as wheel:
+            wheel.extractall(
+                root, [n for n in wheel.namelist() if n.startswith("open_webui/frontend/")]
+            )
+    return root / "open_webui" / "frontend"
+
+
+class _SinglePageApp(http.server.SimpleHTTPRequestHandler):
+    """Static files; any other path but the API gets index.html, as a SvelteKit SPA
+    expects of its server."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        if not self.path.startswith("/api") and not Path(self.translate_path(self.path)).exists():
+            self.path = "/index.html"
+        return super().send_head()
+
+
+def open_webui_weight() -> list[tuple[str, int, int]]:
+    frontend = open_webui_frontend()
+    handler = functools.partial(_SinglePageApp, directory=str(frontend))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    totals: dict[str, list[int]] = {}
+    try:
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+
+            def count(response) -> None:  # type: ignore[no-untyped-def]
+                kind = response.request.resource_type
+                if kind not in ("document", "stylesheet", "script") or response.status != 200:
+                    return
+                body = response.body()
+                row = totals.setdefault(kind, [0, 0, 0])
+                row[0] += 1
+                row[1] += len(body)
+                row[2] += len(gzip.compress(body, 6))
+
+            page.on("response", count)
+            page.goto(f"http://127.0.0.1:{server.server_port}/")
+            page.wait_for_load_state("networkidle")
+            browser.close()
+    finally:
+        server.shutdown()
+    return [(f"{kind} ({n} files)", raw, packed) for kind, (n, raw, packed) in totals.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--open-webui",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"also measure Open WebUI {OPEN_WEBUI}'s first load (downloads its wheel once)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tidings-web-bench-") as tmp:
         root = Path(tmp)
@@ -167,6 +251,17 @@ def main() -> None:
     total_raw = sum(r for _, r, _ in weight)
     total_gz = sum(g for _, _, g in weight)
     print(f"| **total** | {total_raw} | {total_gz} ({total_gz / 1024:.1f} KiB) |")
+    if args.open_webui:
+        theirs = open_webui_weight()
+        print(f"\nOpen WebUI {OPEN_WEBUI} first load, shell only (lower bound, bytes):")
+        print("| resource | raw | gzip -6 |")
+        print("|---|---|---|")
+        for name, raw, packed in theirs:
+            print(f"| {name} | {raw} | {packed} |")
+        their_raw = sum(r for _, r, _ in theirs)
+        their_gz = sum(g for _, _, g in theirs)
+        print(f"| **total** | {their_raw} | {their_gz} ({their_gz / 1024:.1f} KiB) |")
+        print(f"tidings / Open WebUI (gzip): {total_gz / their_gz:.3f}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def test_screenshots(visit, web_box: WebBox, size: str, scheme: str) -> None:
     key = person.ask("list my emails")
     person.wait_answer(key)
     page.screenshot(path=out / f"conversation-{size}-{scheme}.png")
-    page.locator(f"#{key}-events [data-open-mail]").first.click()
+    page.locator(f"#{key}-text [data-open-mail]").first.click()
     page.frame_locator("#reader [data-mail-frame]").locator("body").wait_for()
     page.screenshot(path=out / f"mail-{size}-{scheme}.png")
     page.goto("/devices")

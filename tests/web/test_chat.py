@@ -36,17 +36,31 @@ def test_list_my_emails_streams_then_opens_one(visit, web_box: WebBox) -> None:
     assert all(p["busy"] == "true" for p in partials)
     assert page.locator(f"#{key}-body").get_attribute("aria-busy") == "false"
     assert answer.strip()
-    # The tool's result is a card of rows: every seeded subject, unread.
-    rows = page.locator(f"#{key}-events [data-kind=messages] li")
-    subjects = rows.locator("[data-subject]").all_inner_texts()
-    assert set(SEEDED) <= set(subjects)
+    # The answer lists each mail once, by its id ("#12", which Markdown must not
+    # renumber as "1."); the tool's card of rows is there, folded, saying how many.
+    card = page.locator(f"#{key}-events details[data-tool=list_emails]")
+    assert card.get_attribute("open") is None
+    assert card.locator("[data-count]").inner_text().strip() == f"· {len(SEEDED)} messages"
+    rows = card.locator("[data-kind=messages] li")
+    ids = {
+        rows.nth(n).locator("[data-subject]").text_content(): rows.nth(n).get_attribute(
+            "data-message-id"
+        )
+        for n in range(rows.count())
+    }
+    assert set(SEEDED) <= set(ids)
+    text = page.locator(f"#{key}-text")
+    for subject, message_id in ids.items():
+        assert f"#{message_id} " in text.inner_text()
+        assert text.locator(f"[data-open-mail='{message_id}']").count() == 1, subject
+    card.locator("summary").click()
+    assert rows.first.is_visible()
     # One polite announcement at the end, not a live region per token.
     assert page.locator("#announce").inner_text() == "Answer ready."
     # The URL is now the conversation's: a reload shows the same thread.
     assert re.search(r"/c/\d+$", page.url)
     # Open one: its text in a sandboxed frame.
-    row = rows.filter(has_text="Quarterly report")
-    row.locator("[data-open-mail]").click()
+    text.locator(f"[data-open-mail='{ids['Quarterly report']}']").click()
     reader = page.locator("#reader")
     reader.locator("[data-subject]").wait_for()
     assert reader.locator("[data-subject]").inner_text() == "Quarterly report"
@@ -56,7 +70,9 @@ def test_list_my_emails_streams_then_opens_one(visit, web_box: WebBox) -> None:
     assert "The Q3 figures are attached." in body.inner_text()
     page.reload()
     alice.wait_connected()
-    assert set(SEEDED) <= set(page.locator("[data-kind=messages] [data-subject]").all_inner_texts())
+    assert set(SEEDED) <= set(
+        page.locator("[data-kind=messages] [data-subject]").all_text_contents()
+    )
     assert other_hosts(alice.requests, web_box) == []
 
 

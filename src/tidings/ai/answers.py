@@ -4,7 +4,7 @@ A tool says how its results read in ``_meta["tidings/answer"]``, per language::
 
     {"en": {"text": "Message sent to {to}."}, "fr": {...}}            # one result
     {"en": {"list": "messages", "header": "{count} messages:",         # a list
-            "item": "{id}. {date} {from}: {subject}", "empty": "No messages."}}
+            "item": "#{id} {date} {from}: {subject}", "empty": "No messages."}}
 
 ``{key}`` takes a top-level key of the structured result (of each element, for
 ``item``). The words inside the results (subjects, senders) are shown to the user

@@ -209,17 +209,19 @@ class Marked(ToolOutput):
 
 # -- the tools ------------------------------------------------------------------------
 def _list_answer(header_en: str, header_fr: str, empty_en: str, empty_fr: str) -> dict[str, Any]:
+    # "#12", not "12.": the number is the message's id, which people say back ("read
+    # 12"); written as an ordered list, Markdown would renumber it 1, 2, 3...
     return {
         "en": {
             "list": "messages",
             "header": header_en,
-            "item": "{id}. {date} {from}: {subject}",
+            "item": "#{id} {date} {from}: {subject}",
             "empty": empty_en,
         },
         "fr": {
             "list": "messages",
             "header": header_fr,
-            "item": "{id}. {date} {from} : {subject}",
+            "item": "#{id} {date} {from} : {subject}",
             "empty": empty_fr,
         },
     }

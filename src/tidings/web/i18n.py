@@ -72,6 +72,8 @@ _WORDS: dict[str, dict[str, str]] = {
     "date": {"en": "Date", "fr": "Date"},
     "unread": {"en": "unread", "fr": "non lu"},
     "open": {"en": "Open", "fr": "Ouvrir"},
+    "one_message": {"en": "1 message", "fr": "1 message"},
+    "n_messages": {"en": "{count} messages", "fr": "{count} messages"},
     "close": {"en": "Close", "fr": "Fermer"},
     "plain_text": {"en": "Plain text", "fr": "Texte brut"},
     "remote_blocked": {

@@ -53,8 +53,22 @@ _TAGS = {
 }
 
 
+# A message id at the start of a line of an answer ("#12 2026-03-18 Léa: ..."), after
+# sanitising: only the digits are reused, so nothing from the text becomes markup.
+_MESSAGE_REFERENCE = re.compile(r"(^|<p>|<br>\n|<li>)#(\d{1,9})(?=\s)", re.MULTILINE)
+_OPEN_BUTTON = (
+    r'\1<button type="button" class="rounded px-1 font-mono text-teal-800 underline'
+    r' hover:bg-slate-200 dark:text-teal-300 dark:hover:bg-slate-800" hx-get="/mail/\2"'
+    r' hx-target="#reader-content" hx-swap="innerHTML" data-open-mail="\2">#\2</button>'
+)
+
+
 def markdown(text: str) -> Markup:
-    """Markdown → sanitised HTML (no images: they would be requests to other hosts)."""
+    """Markdown → sanitised HTML (no images: they would be requests to other hosts).
+
+    A message's id at the start of a line becomes a button that opens it in the
+    reader: the answer's own list is the one to click, so the tool's card can stay
+    folded instead of showing the same list twice."""
     html = _markdown.render(text)
     cleaned = nh3.clean(
         html,
@@ -63,7 +77,7 @@ def markdown(text: str) -> Markup:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
-    return Markup(cleaned)  # noqa: S704  (nh3's output is the safe part)
+    return Markup(_MESSAGE_REFERENCE.sub(_OPEN_BUTTON, cleaned))  # noqa: S704  (see above)
 
 
 def result_kind(result: Any) -> str:
