@@ -10,6 +10,7 @@ from xml.etree import ElementTree as ET
 import httpx
 
 from tests.ai.assistant_box import DOMAIN, PASSWORD
+from tests.conftest import ServiceProcess
 from tests.web.conftest import WebBox
 from tidings.core.config import split_endpoint
 
@@ -48,6 +49,45 @@ def test_thunderbird_and_apple_settings_name_the_right_servers(visit, web_box: W
     assert mail["IncomingMailServerPortNumber"] == imaps
     assert mail["IncomingMailServerUseSSL"] is True
     assert mail["OutgoingMailServerPortNumber"] == submissions
+    # Calendars and contacts of the same account, at the address the page shows...
+    caldav = next(
+        p for p in profile["PayloadContent"] if p["PayloadType"] == "com.apple.caldav.account"
+    )
+    carddav = next(
+        p for p in profile["PayloadContent"] if p["PayloadType"] == "com.apple.carddav.account"
+    )
+    dav_host, dav_port = split_endpoint(settings.listen.dav)
+    for account, prefix in ((caldav, "CalDAV"), (carddav, "CardDAV")):
+        assert account[f"{prefix}HostName"] == dav_host
+        assert account[f"{prefix}Port"] == dav_port
+        assert account[f"{prefix}UseSSL"] is False  # a laptop: dav's own listener
+        assert account[f"{prefix}Username"] == f"alice@{DOMAIN}"
+        assert account[f"{prefix}PrincipalURL"] == f"/dav/alice@{DOMAIN}/"
+    base = page.locator("[data-dav=base] code").inner_text()
+    assert base == f"http://{dav_host}:{dav_port}/"
+    calendar = page.locator("[data-dav=calendar] code").inner_text()
+    addressbook = page.locator("[data-dav=addressbook] code").inner_text()
+    # ...and they work: a real dav service answers them for Alice, and only for her.
+    dav = ServiceProcess("dav", web_box.box.config, web_box.box.root)
+    dav.start(timeout=60)
+    try:
+        auth = (f"alice@{DOMAIN}", PASSWORD)
+        xml = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
+        propfind = '<propfind xmlns="DAV:"><prop><resourcetype/></prop></propfind>'
+        principal = base.rstrip("/") + caldav["CalDAVPrincipalURL"]
+        for url, kind in (
+            (principal, b"principal"),
+            (calendar, b"calendar"),
+            (addressbook, b"addressbook"),
+        ):
+            found = httpx.request("PROPFIND", url, auth=auth, headers=xml, content=propfind)
+            assert found.status_code == 207 and kind in found.content, (url, found.text)
+        bobs = httpx.request(
+            "PROPFIND", calendar, auth=(f"bob@{DOMAIN}", PASSWORD), headers=xml, content=propfind
+        )
+        assert bobs.status_code == 404
+    finally:
+        dav.stop()
     # The local CA is offered, and is the box's.
     ca = alice.context.request.get("/devices/ca.pem")
     assert ca.ok and ca.body() == (settings.data_dir / "tls" / "ca.pem").read_bytes()

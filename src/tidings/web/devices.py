@@ -2,9 +2,10 @@
 or an Android phone — and app passwords (scoped API tokens) for MCP clients and apps.
 
 The server settings are read from the mail API's own autoconfig file (what Thunderbird
-fetches), so the page can never disagree with it; the Apple profile is the mail API's
-too. This service also answers Thunderbird's well-known autoconfig address, since on
-the appliance it is the one behind https://<box>/.
+fetches), so the page can never disagree with it; the Apple profile is the mail API's,
+with dav's calendar and contacts payloads added (:mod:`tidings.dav.clients`, from
+dav's own paths). This service also answers Thunderbird's well-known autoconfig
+address, since on the appliance it is the one behind https://<box>/.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import plistlib
 from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -21,8 +23,9 @@ import segno
 from quart import Blueprint, Response, abort, current_app, g, render_template, request
 
 from tidings.core.accounts import SCOPES, AccountError, Accounts, AuthFailed, Throttled
-from tidings.core.config import Settings
-from tidings.web.session import TOKEN_NAME, Visitor
+from tidings.core.config import Settings, split_endpoint
+from tidings.dav.clients import DavClientSettings, apple_payloads, client_settings
+from tidings.web.session import TOKEN_NAME, Visitor, is_secure
 
 log = logging.getLogger("tidings.web")
 blueprint = Blueprint("devices", __name__)
@@ -69,6 +72,16 @@ def parse_autoconfig(xml: bytes) -> list[Server]:
     return servers
 
 
+def _dav(settings: Settings, address: str) -> DavClientSettings:
+    """Where calendar and contacts clients reach dav: this very origin behind the
+    box's nginx (it routes ``/dav/`` and the well-known paths to dav), else dav's own
+    listener (a laptop, where each service has its port)."""
+    if is_secure():
+        return client_settings(request.host_url, address)
+    host, port = split_endpoint(settings.listen.dav)
+    return client_settings(f"http://{host}:{port}", address)
+
+
 def _ca_path(settings: Settings) -> Any:
     if settings.tls.cert is not None:
         return None
@@ -102,6 +115,7 @@ async def _page(**extra: Any) -> Any:
     return await render_template(
         "devices.html",
         servers=servers,
+        dav=_dav(settings, visitor.user.address),
         address=visitor.user.address,
         autoconfig=f"{AUTOCONFIG_PATH}?emailaddress={visitor.user.address}",
         has_ca=_ca_path(settings) is not None,
@@ -130,7 +144,14 @@ async def apple_profile() -> Response:
     answer = await _mail_api("/v1/autoconfig/apple.mobileconfig", email=visitor.user.address)
     if answer.status_code != 200:
         abort(502)
-    response = Response(answer.content, content_type=answer.headers["content-type"])
+    # The mail API's profile, with the calendars and contacts of the same account.
+    profile = plistlib.loads(answer.content)
+    identifier = str(profile["PayloadIdentifier"]).rsplit(".", 1)[0]
+    settings: Settings = current_app.config["SETTINGS"]
+    dav = _dav(settings, visitor.user.address)
+    profile["PayloadContent"][1:1] = apple_payloads(dav, identifier)
+    profile["PayloadDescription"] = "Mail, calendars and contacts on your tidings box."
+    response = Response(plistlib.dumps(profile), content_type=answer.headers["content-type"])
     response.headers["Content-Disposition"] = answer.headers.get(
         "content-disposition", 'attachment; filename="tidings.mobileconfig"'
     )

@@ -107,9 +107,28 @@ _WORDS: dict[str, dict[str, str]] = {
         "fr": "Thunderbird trouve ces réglages seul : saisissez votre adresse et votre mot "
         "de passe. Il les lit dans le fichier autoconfig de cette boîte :",
     },
+    "dav_title": {"en": "Calendars and contacts", "fr": "Agendas et contacts"},
+    "dav_base": {"en": "Server (DAVx5)", "fr": "Serveur (DAVx5)"},
+    "dav_calendar": {"en": "Calendar (CalDAV)", "fr": "Agenda (CalDAV)"},
+    "dav_addressbook": {"en": "Address book (CardDAV)", "fr": "Carnet d'adresses (CardDAV)"},
+    "dav_help": {
+        "en": 'DAVx5 on Android: "Login with URL and user name", the server address '
+        "above, your address and password (or an app password with the dav scope). "
+        "Thunderbird: New Calendar → On the network, the calendar address; New Address "
+        "Book → CardDAV, the address book address. Apple devices get both from the "
+        "profile below.",
+        "fr": "DAVx5 sur Android : « Connexion avec une URL et un nom d'utilisateur », "
+        "l'adresse du serveur ci-dessus, votre adresse et votre mot de passe (ou un mot "
+        "de passe d'application avec la portée dav). Thunderbird : Nouvel agenda → Sur "
+        "le réseau, l'adresse de l'agenda ; Nouveau carnet d'adresses → CardDAV, "
+        "l'adresse du carnet. Les appareils Apple reçoivent les deux avec le profil "
+        "ci-dessous.",
+    },
     "apple_help": {
-        "en": "On an iPhone, iPad or Mac, open this profile and install it in Settings.",
-        "fr": "Sur iPhone, iPad ou Mac, ouvrez ce profil et installez-le dans Réglages.",
+        "en": "On an iPhone, iPad or Mac, open this profile and install it in Settings: "
+        "mail, calendars and contacts.",
+        "fr": "Sur iPhone, iPad ou Mac, ouvrez ce profil et installez-le dans Réglages : "
+        "mails, agendas et contacts.",
     },
     "apple_profile": {"en": "Download the Apple profile", "fr": "Télécharger le profil Apple"},
     "android_help": {
