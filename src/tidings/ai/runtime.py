@@ -312,7 +312,8 @@ class Assistant:
         finder = pipeline.by_name[plan.find.tool]
         made = iter(probed)
         result = None
-        for arguments in plan.find.tries():
+        for name, arguments in plan.find.every_try():
+            finder = pipeline.by_name[name]
             result = await self._run(
                 state, box, finder, arguments, conversation, made=next(made, None)
             )
@@ -664,19 +665,26 @@ async def _probe(box: Toolbox, pipeline: Pipeline, plan: Plan) -> list[ToolResul
     """A probing plan's find, unseen and unrecorded, try after try as the plan would
     run it: the results, if the request was about the mailbox — a failure (the
     plan shows it), or found mail that shows the request's words — else none.
-    Only what the list shows counts (reading the mails too found "temps" in a body
-    for "quel temps fait-il ?"): a question about a word deep in a mail is missed
-    rather than a question about the weather answered from mail."""
-    finder = pipeline.by_name[plan.find.tool]
+    What the list shows counts, and what the search matched in the mails only when
+    it matched two of the request's words at once: one word deep in a body ("temps"
+    for "quel temps fait-il ?") is too little to answer a question from mail, two
+    ("chalet" and "nuit" for "combien coûte le chalet par nuit ?") are not chance."""
     tried: list[ToolResult] = []
-    for arguments in plan.find.tries():
+    for name, arguments in plan.find.every_try():
+        finder = pipeline.by_name[name]
+        topic_argument = plans.filters_of(finder).get("topic")
         result = await box.call(finder.name, arguments)
         tried.append(result)
         if result.is_error:
             return tried
         items = plans.listed(result.structured, pipeline.tools)
         if items:
-            return tried if plans.grounded(items, plan.probe or ()) else []
+            searched = str(arguments.get(topic_argument, "")) if topic_argument else ""
+            if plans.grounded(items, plan.probe or ()) or plans.matched_together(
+                searched, plan.probe or ()
+            ):
+                return tried
+            return []
     return []
 
 

@@ -119,7 +119,7 @@ FINDS: dict[str, Any] = {
             ],
         },
         "attachments": {
-            "en": ["attachment", "attachments", "attached", "enclosure", "files", "file"],
+            "en": ["attachment", "attachments", "attached", "enclosure", "files", "file", "pdf"],
             "fr": [
                 "pièce jointe",
                 "pièces jointes",
@@ -130,6 +130,7 @@ FINDS: dict[str, Any] = {
                 "joint",
                 "jointe",
                 "fichier",
+                "pdf",
             ],
         },
     },

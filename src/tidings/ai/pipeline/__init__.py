@@ -31,7 +31,7 @@ from tidings.ai.phrases import say
 from tidings.ai.pipeline import plans
 from tidings.ai.pipeline.arguments import fill, preamble
 from tidings.ai.pipeline.grounding import AddressBook, Contact, appears_in, fold, is_address
-from tidings.ai.pipeline.intents import IntentMatcher
+from tidings.ai.pipeline.intents import IntentMatcher, leading_words
 from tidings.ai.pipeline.plans import Plan
 from tidings.ai.pipeline.reading import (
     Reading,
@@ -123,6 +123,7 @@ class Pipeline:
         self.min_confidence = min_confidence
         self.default_language: Language = default_language
         self.matcher = IntentMatcher(self.tools)
+        self._verbs: dict[str, set[str]] = {}
         self.router = None if backend.native_tools else router_for(self.tools)
         self.preamble = preamble(self.tools)
         self.vocabulary = Vocabulary(self.tools)
@@ -198,6 +199,14 @@ class Pipeline:
             and plans.FINDS_KEY not in self.by_name[route.label].meta
             and bool(set(fold(text).split()) & _MAIL_WORDS)
         )
+        if sure and route.label in self.by_name and not self._asks_action(text, route.label):
+            # A tool that acts, but none of its verbs: "flagged emails", "mails I sent
+            # to Bob" describe mail to see, not a mark or a move. If the request says
+            # what to look for, the list is the reading — it changes nothing, and
+            # acting on it is one request away.
+            found = await self._described(text, now, book, lang)
+            if found is not None:
+                return found
         if route.label == NO_TOOL or not sure:
             found = await self._described(text, now, book, lang)
             if found is None:
@@ -220,6 +229,22 @@ class Pipeline:
         return await self._for(
             route.label, text, now, {}, "router", route.confidence, book, lang, context
         )
+
+    def _asks_action(self, text: str, label: str) -> bool:
+        """Whether ``text`` has a verb of the tool ``label`` (always, for a finder:
+        looking is what a request without a verb does)."""
+        tool = self.by_name[label]
+        if plans.FINDS_KEY in tool.meta:
+            return True
+        verbs = self._verbs.get(label)
+        if verbs is None:
+            verbs = set()
+            for verb in (fold(v) for v in leading_words(tool)):
+                # "supprime" is also asked as "supprimer", "supprimez", "archiver"...
+                base = verb[:-1] if verb.endswith("e") else verb
+                verbs.update({verb, base + "er", base + "ez", verb + "r", verb + "z"})
+            self._verbs[label] = verbs
+        return bool(verbs & set(re.findall(r"[\w']+", fold(text))))
 
     async def _for(
         self,
@@ -492,8 +517,13 @@ class Pipeline:
             None,
         )
         reading = await self.read(text, now, lang, book)
-        if ability is None and not (words & (_SEARCH_WORDS | _SHOW_WORDS) or reading.flags):
-            return None  # neither asked for, nor anything only mail has ("unread")
+        # What only mail has: a flag ("unread"), or a sender or recipient ("everything
+        # from the bank"), not a name alone ("Alice is my sister").
+        correspondent = any(m.role != "any" for m in reading.people)
+        if ability is None and not (
+            words & (_SEARCH_WORDS | _SHOW_WORDS) or reading.flags or correspondent
+        ):
+            return None  # neither asked for, nor anything only mail has
         if reading.folder and not (reading.topic or reading.people):
             ability = None  # "what's in the trash?": its list
         elif not (reading.topic or reading.people or reading.flags):
@@ -572,6 +602,12 @@ class Pipeline:
             # A question about what a message says: the best match (the newest, or
             # the one named), opened and shown.
             find = plans.find_arguments(finder, reading, question=True)
+            if reading.people and reading.topic:
+                # The person's mail, whatever its words, when the words find nothing.
+                loose = replace(reading, topic=[])
+                other = plans.choose_finder(self.tools, loose, None)
+                if other is not None and other.name != finder.name:
+                    find = replace(find, wider=plans.find_arguments(other, loose, question=True))
             return Decision(
                 "plan",
                 "plan",

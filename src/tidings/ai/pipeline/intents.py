@@ -100,3 +100,35 @@ class IntentMatcher:
             else:
                 arguments[entity.name] = entity.value
         return IntentMatch(best.intent.name, arguments, frozenset(free_text), language)
+
+
+def _group_end(text: str, opening: str, closing: str) -> int:
+    depth = 0
+    for index, char in enumerate(text):
+        if char == opening:
+            depth += 1
+        elif char == closing:
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(text)
+
+
+def leading_words(tool: Tool) -> frozenset[str]:
+    """The words a tool's templates begin with, past optional words: its verbs
+    ("move", "archive", "supprime", "marque"...), as written (not folded)."""
+    words: set[str] = set()
+    for language, blocks in tool.intents.items():
+        if language in _LIST_KEYS:
+            continue
+        for block in blocks:
+            for sentence in block.get("sentences") or []:
+                rest = str(sentence).strip()
+                while rest.startswith("["):
+                    rest = rest[_group_end(rest, "[", "]") + 1 :].strip()
+                if rest.startswith("("):
+                    group = rest[1 : _group_end(rest, "(", ")")]
+                    words.update(a.split()[0] for a in group.split("|") if a.strip())
+                elif rest and not rest.startswith("{"):
+                    words.add(rest.split()[0])
+    return frozenset(words)

@@ -60,10 +60,20 @@ class Find:
     """Where to look before anywhere else ("the INBOX"): each try is made with it,
     then every try without it."""
 
+    wider: Find | None = None
+    """Another finder's find, tried when none of these tries finds anything: a
+    question naming a person, whose words need not be in that person's mail ("how
+    much do I owe Bob?" is Bob's latest mail, which a search for "owe" misses)."""
+
     def tries(self) -> list[dict[str, Any]]:
         plain = [self.arguments, *self.fallbacks]
         scoped = [{**self.first, **a} for a in plain] if self.first else []
         return [*scoped, *plain][: MAX_FALLBACKS + 1]
+
+    def every_try(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each try as (finder, arguments), this find's then the wider one's."""
+        wider = self.wider.every_try() if self.wider is not None else []
+        return [(self.tool, a) for a in self.tries()] + wider
 
 
 @dataclass(frozen=True)
@@ -294,3 +304,10 @@ def grounded(items: Sequence[Mapping[str, Any]], words: Sequence[str]) -> bool:
         if pattern.search(text):
             return True
     return False
+
+
+def matched_together(searched: str, words: Sequence[str]) -> bool:
+    """Whether a search for ``searched`` (every word must be in a mail for it to be
+    found) asked for two or more of ``words``."""
+    wanted = {fold(w) for w in words}
+    return len({w for w in fold(searched).split() if w in wanted}) >= 2

@@ -89,6 +89,10 @@ _TOPIC_MARKERS = {
 _FROM_WORDS = {"from", "by", "de", "d", "par", "du", "des", "s", "sent", "wrote", "ecrit"}
 _TO_WORDS = {"to", "a", "au", "aux", "pour", "for"}
 _WITH_WORDS = {"with", "avec", "between", "entre"}
+_ARTICLES = {"the", "my", "our", "la", "le", "l", "les", "ma", "mon", "mes", "notre", "nos"}
+# What the user did to a person when they say "I sent Bob", "j'ai écrit à Léa".
+_SENDING = {"send", "sent", "wrote", "write", "emailed", "mailed", "envoye", "ecrit"}
+_FIRST_PERSON = {"i", "je", "j"}
 # Around a one-word folder name ("my archive", "les envoyés", "junk folder").
 _FOLDER_BEFORE = {
     "in", "into", "to", "my", "the", "from", "dans", "la", "les", "le", "mes", "ma", "aux",
@@ -164,7 +168,8 @@ _GLOSSARY_PAIRS = """
     account:compte statement:releve alert:alerte password:passe security:securite
     shopping:courses groceries:courses bread:pain weekend:week-end ski:ski snow:neige
     chains:chaines demo:demo project:projet deadline:echeance visit:visite
-    cinema:cinema movie:film garden:jardin news:nouvelles co-ownership:copropriete
+    cinema:cinema movie:film garden:jardin gardening:jardin,jardinage news:nouvelles
+    co-ownership:copropriete
     condo:copropriete deposit:acompte,caution refund:remboursement price:prix
     team:equipe office:bureau work:travail job:travail summer:ete winter:hiver
     hotel:hotel booking:reservation reservation:reservation chalet:chalet
@@ -430,6 +435,7 @@ def _read_people(
     # ("newsletters" is no typo for newsletter@…).
     singles = sorted({w for c in contacts for w in fold(c.name).split() if len(w) > 3})
     mentions: list[Mention] = []
+    first_person = bool(set(words) & _FIRST_PERSON)
     i = 0
     while i < len(words):
         if used[i]:
@@ -468,10 +474,16 @@ def _read_people(
             i += 1
             continue
         length, matches = found
-        before = words[i - 1] if i else ""
+        # The word before the name, past an article ("from the bank", "à ma sœur").
+        back = i - 1
+        while back > 0 and words[back] in _ARTICLES:
+            back -= 1
+        before = words[back] if back >= 0 else ""
         after = words[i + length] if i + length < len(words) else ""
         role: Role = "any"
-        if before in _FROM_WORDS or after == "s":  # "from Bob", "de Bob", "Bob's"
+        if before in _SENDING and first_person:  # "what did I send Bob", "j'ai écrit à"
+            role = "to"
+        elif before in _FROM_WORDS or after == "s":  # "from Bob", "de Bob", "Bob's"
             role = "from"
         elif before in _TO_WORDS:
             role = "to"
@@ -612,7 +624,35 @@ def read(
             continue
         topic.append(lemma(word, language))
     reading.topic = list(dict.fromkeys(topic))
+    _narrow_people(reading)
     return reading
+
+
+def _narrow_people(reading: Reading) -> None:
+    """A name several people share, told apart by another word of the request:
+    "the gardening newsletter" is La Lettre du Jardinier's, not Tech Weekly's. The
+    word that told them apart is then no longer a topic."""
+    # "la newsletter du cinéma": another name in the request is one of them.
+    for mention in list(reading.people):
+        others = [m for m in reading.people if m is not mention]
+        if len(mention.contacts) > 1 and any(
+            set(o.contacts) < set(mention.contacts) for o in others
+        ):
+            reading.people.remove(mention)
+    for n, mention in enumerate(reading.people):
+        if len(mention.contacts) < 2:
+            continue
+        for word in reading.topic:
+            stems = {w[: max(4, len(w) - 2)] for w in (word, *translations(word))}
+            fitting = [
+                c
+                for c in mention.contacts
+                if any(s in fold(f"{c.name} {c.address}") for s in stems)
+            ]
+            if len(fitting) == 1:
+                reading.people[n] = Mention(mention.words, (fitting[0],), mention.role)
+                reading.topic = [w for w in reading.topic if w != word]
+                break
 
 
 def lemma(word: str, language: Language) -> str:

@@ -99,7 +99,9 @@ _SIGNALS = {
         " parlent",
         " synthese",
     ],
-    COUNT: [" how many", " combien", " count", " nombre", " number of", " total"],
+    # "combien de mails" (see _COUNTED), not "combien de mascarpone ?" nor "c'est
+    # combien ?": quantities in a mail are questions about its content.
+    COUNT: [" how many", " count", " nombre", " number of"],
     ADDRESS: [
         " address",
         " adresse",
@@ -288,11 +290,19 @@ def abilities_of(tools: Sequence[Tool]) -> list[str]:
     return out
 
 
+_COUNTED = re.compile(
+    r" combien (?:de |d )(?:\w+ ){0,2}?(?:mails?|e-?mails?|messages?|courriels?|newsletters?"
+    r"|spams?|lettres?|reponses?)\b| combien (?:j ai|ai je|en ai|y en a)"
+)
+
+
 def signalled(text: str, ability: str) -> bool:
     """Whether ``text`` has the words without which it is not asking for
     ``ability`` (a question mark is enough for a question)."""
     plain = " " + _plain(text) + " "
     if any(s in plain for s in _SIGNALS[ability]):
+        return True
+    if ability == COUNT and _COUNTED.search(plain):
         return True
     return ability == ASK and text.rstrip().endswith("?")
 

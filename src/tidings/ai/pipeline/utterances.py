@@ -217,6 +217,8 @@ ADDRESS = [
     "quelle adresse a Pierre ?",
     "l'adresse de la banque",
     "comment joindre Sophie par mail ?",
+    "t'as le mail de Julie ?",
+    "son adresse, à Karim ?",
     # English
     "what is Bob's address?",
     "what's Alice's email address",
@@ -224,6 +226,9 @@ ADDRESS = [
     "which address does Pierre use?",
     "email address of the bank",
     "how do I reach Sophie by email?",
+    "what's Tom's email?",
+    "do you have Julie's email?",
+    "Karim's e-mail please",
 ]
 
 # Pieces people add to any request: the router learns to see past them.
@@ -292,6 +297,7 @@ ASK = [
     "quand Sophie m'a-t-elle répondu ?",
     "qu'est-ce que la mairie demande ?",
     "il faut apporter quoi pour la sortie ?",
+    "y a quoi dans le mail de Karim ?",
     # English
     "how much is the electricity bill?",
     "what time is the dentist appointment?",
@@ -307,4 +313,6 @@ ASK = [
     "what does the city hall ask for?",
     "what do I need to bring for the trip?",
     "what's the deadline for the report?",
+    "what's in Karim's email?",
+    "what does Tom's mail say?",
 ]
