@@ -303,3 +303,89 @@ async def test_calls_that_may_change_or_send_things_ask_for_confirmation(
     decision = await pipeline.decide(request_text, now=NOW)
     assert decision.kind == "call"
     assert decision.confirm is confirm
+
+
+def _dav_tools() -> list[dict[str, Any]]:
+    from tidings.mcp.dav_spec import DAV_TOOLS
+
+    return [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "inputSchema": spec.input_schema,
+            "annotations": spec.annotations,
+            "_meta": spec.meta(),
+        }
+        for spec in DAV_TOOLS.values()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "tool", "arguments"),
+    [
+        # A calendar's days are ahead (NOW is Wednesday 11 March): the coming Friday.
+        (
+            "book lunch with Alice on Friday at noon",
+            "create_event",
+            {
+                "title": "lunch",
+                "attendees": ["alice@example.org"],
+                "date": "2026-03-13",
+                "time": "12:00",
+            },
+        ),
+        (
+            "ajoute un dîner avec Alice samedi à 20h",
+            "create_event",
+            {
+                "title": "dîner",
+                "attendees": ["alice@example.org"],
+                "date": "2026-03-14",
+                "time": "20:00",
+            },
+        ),
+        (
+            "schedule a dentist appointment on Wednesday at 3pm",
+            "create_event",
+            {"title": "dentist appointment", "date": "2026-03-18", "time": "15:00"},
+        ),
+        (
+            "réserve un déjeuner avec Alice et Carol vendredi midi",
+            "create_event",
+            {
+                "attendees": ["alice@example.org", "carol@example.net"],
+                "date": "2026-03-13",
+                "time": "12:00",
+            },
+        ),
+        (
+            "book a call with Carol tomorrow at 9:30",
+            "create_event",
+            {"attendees": ["carol@example.net"], "date": "2026-03-12", "time": "09:30"},
+        ),
+        ("what do I have on Friday?", "list_events", {"date": "2026-03-13"}),
+        ("qu'est-ce que j'ai demain ?", "list_events", {"date": "2026-03-12"}),
+        # ...while a mailbox's are behind: mail from Friday came last week.
+        ("show me the emails from Friday", "list_emails", {"since": "2026-03-06"}),
+    ],
+)
+async def test_calendar_days_are_ahead_and_times_are_read_by_code(
+    llama: LlamaBackend,
+    mail_tools: list[dict[str, Any]],
+    request_text: str,
+    tool: str,
+    arguments: dict[str, Any],
+) -> None:
+    pipeline = Pipeline(llama, [*mail_tools, *_dav_tools()], address_book=BOOK)
+    decision = await pipeline.decide(request_text, now=NOW)
+    assert (decision.kind, decision.tool) == ("call", tool), decision
+    assert {k: decision.arguments.get(k) for k in arguments} == arguments
+
+
+async def test_an_invitee_two_contacts_share_is_asked_about(
+    llama: LlamaBackend, mail_tools: list[dict[str, Any]]
+) -> None:
+    pipeline = Pipeline(llama, [*mail_tools, *_dav_tools()], address_book=BOOK)
+    decision = await pipeline.decide("book lunch with Bob on Friday at noon", now=NOW)
+    assert (decision.kind, decision.tool) == ("clarify", "create_event")
+    assert "Bob Durand" in decision.question and "Bob Marley" in decision.question

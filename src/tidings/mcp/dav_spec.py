@@ -131,6 +131,7 @@ _SPECS = [
             ),
         ),
         _EVENT_ANSWER,
+        ahead=True,
     ),
     ToolSpec(
         "find_free_slots",
@@ -183,6 +184,7 @@ _SPECS = [
                 "empty": "Pas de créneau libre de cette durée à ce moment-là.",
             },
         },
+        ahead=True,
     ),
     ToolSpec(
         "create_event",
@@ -225,6 +227,7 @@ _SPECS = [
             "fr": {"text": "Ajouté : {start} {title}."},
         },
         elicits=True,
+        ahead=True,
     ),
     ToolSpec(
         "update_event",
@@ -255,6 +258,7 @@ _SPECS = [
         },
         elicits=True,
         context={"event_id": "id"},
+        ahead=True,
     ),
     ToolSpec(
         "delete_event",

@@ -51,6 +51,9 @@ class ToolSpec:
     """Argument → key of the message last shown: what "it" means in "move it"."""
     finds: dict[str, Any] = field(default_factory=dict)
     reads: dict[str, str] = field(default_factory=dict)
+    ahead: bool = False
+    """Its days are ahead ("on Friday" is the coming one, as in a calendar), not
+    behind as in a mailbox."""
 
     @property
     def title(self) -> str:
@@ -70,4 +73,6 @@ class ToolSpec:
             meta["tidings/finds"] = self.finds
         if self.reads:
             meta["tidings/reads"] = self.reads
+        if self.ahead:
+            meta["tidings/dates"] = "ahead"
         return meta

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dateparser
+from dateparser.date import DateDataParser
 from dateparser.search import search_dates
 
 LANGUAGES = ["fr", "en"]
@@ -90,8 +91,12 @@ _DATE_WORDS = {
 }
 
 
-def _settings(now: datetime) -> dict[str, object]:
-    return {"RELATIVE_BASE": now, "PREFER_DATES_FROM": "past", "RETURN_AS_TIMEZONE_AWARE": False}
+def _settings(now: datetime, ahead: bool = False) -> dict[str, object]:
+    return {
+        "RELATIVE_BASE": now,
+        "PREFER_DATES_FROM": "future" if ahead else "past",
+        "RETURN_AS_TIMEZONE_AWARE": False,
+    }
 
 
 def _looks_like_date(phrase: str) -> bool:
@@ -99,24 +104,71 @@ def _looks_like_date(phrase: str) -> bool:
     return any(w in _DATE_WORDS or w.isdigit() for w in words)
 
 
-def parse_day(phrase: str, now: datetime) -> date | None:
-    """The day a phrase names, or None. Ambiguous days are taken in the past."""
+def parse_day(phrase: str, now: datetime, *, ahead: bool = False) -> date | None:
+    """The day a phrase names, or None. Ambiguous days ("vendredi") are taken in the
+    past (mail that came), or ahead with ``ahead`` (a calendar: the coming one)."""
     text = phrase.strip().rstrip("?.!").strip()
     text = _LEADING.sub("", text)
     last = _LAST_WEEKDAY_FR.match(text)
-    if last:
+    if last and not ahead:
         text = last[1]  # with PREFER_DATES_FROM=past a bare weekday is the last one
     if not text or not _looks_like_date(text):
         return None
-    parsed = dateparser.parse(text, languages=LANGUAGES, settings=_settings(now))
-    return parsed.date() if parsed is not None else None
+    parsed = dateparser.parse(text, languages=LANGUAGES, settings=_settings(now, ahead))
+    if parsed is None:
+        return None
+    day: date = parsed.date()
+    if ahead and day == now.date() and _WEEKDAY.search(text.lower()):
+        # "on Wednesday", said on a Wednesday, is next week's in a calendar.
+        return day + timedelta(days=7)
+    return day
 
 
-def find_day(text: str, now: datetime) -> tuple[str, date] | None:
+def find_day(text: str, now: datetime, *, ahead: bool = False) -> tuple[str, date] | None:
     """The first day named anywhere in ``text``, with the words that name it."""
-    found = search_dates(text, languages=LANGUAGES, settings=_settings(now))
+    text = _without_clock(text)
+    found = search_dates(text, languages=LANGUAGES, settings=_settings(now, ahead))
     for phrase, _ in found or []:
-        day = parse_day(phrase, now)
+        day = parse_day(phrase, now, ahead=ahead)
         if day is not None:
             return phrase, day
+    return None
+
+
+# "15h", "9 h 30": French clock times dateparser reads as durations ("15 hours ago").
+_FRENCH_CLOCK = re.compile(r"\b([01]?\d|2[0-3])\s*h\s*([0-5]\d)?\b", re.IGNORECASE)
+_WEEKDAY = re.compile(
+    r"\b(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday"
+    r"|thursday|friday|saturday|sunday)\b"
+)
+_clock_parser = DateDataParser(languages=LANGUAGES, settings={"RETURN_TIME_AS_PERIOD": True})
+
+
+def _without_clock(text: str) -> str:
+    return _FRENCH_CLOCK.sub(lambda m: f"{int(m[1]):02d}:{m[2] or '00'}", text)
+
+
+def parse_time(phrase: str) -> str | None:
+    """The clock time a phrase names as ``HH:MM`` ("midi", "noon", "3pm", "15h30",
+    "at 10:30"), or None — only when it names a time of day, not a day."""
+    text = _without_clock(phrase.strip().rstrip("?.!"))
+    if not text:
+        return None
+    found = _clock_parser.get_date_data(text)
+    if found.date_obj is None or found.period != "time":
+        return None
+    return str(found.date_obj.strftime("%H:%M"))
+
+
+def find_time(text: str) -> tuple[str, str] | None:
+    """The first clock time named anywhere in ``text``, with the words that name it."""
+    words = _without_clock(text).split()
+    for length in (3, 2, 1):
+        for start in range(len(words) - length + 1):
+            phrase = " ".join(words[start : start + length])
+            if not re.search(r"\d|midi|minuit|noon|midnight", phrase, re.IGNORECASE):
+                continue
+            clock = parse_time(phrase)
+            if clock is not None:
+                return phrase, clock
     return None

@@ -6,7 +6,9 @@ gate:
 - people (``"format": "email"``) must be written in the request, as an address or
   as a name the address book knows exactly once; the address is what the tool gets;
 - days (``"format": "date"``) are computed by :mod:`.dates` from the words of the
-  request, never taken from the model;
+  request, never taken from the model — behind "now" for a mailbox, ahead of it for
+  a tool whose ``tidings/dates`` is ``ahead`` (a calendar); clock times (a string
+  the schema wants as ``HH:MM``) the same way ("midi", "3pm", "15h30");
 - values the model proposed must be grounded in the request: free text and ids
   written there, listed values (enums) named there by one of their words, numbers
   written there. Ungrounded optional values are dropped; booleans from the model
@@ -18,13 +20,14 @@ A required argument that does not survive makes the decision a question to the u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import jsonschema
 
-from tidings.ai.pipeline.dates import find_day, parse_day
+from tidings.ai.pipeline.dates import find_day, find_time, parse_day, parse_time
 from tidings.ai.pipeline.grounding import AddressBook, appears_in, is_address
 from tidings.ai.pipeline.tools import Tool
 
@@ -78,20 +81,47 @@ def _from_list(tool: Tool, name: str, value: Any, text: str) -> bool:
     return any(appears_in(w, text) for w in words)
 
 
+_PEOPLE_SEPARATOR = re.compile(r"\s*(?:,|;|&|\band\b|\bet\b)\s*", re.IGNORECASE)
+
+
+def _ahead(tool: Tool) -> bool:
+    return tool.meta.get("tidings/dates") == "ahead"
+
+
+def _is_clock(schema: dict[str, Any]) -> bool:
+    """A string the schema wants as a 24-hour ``HH:MM`` time."""
+    pattern = schema.get("pattern")
+    if schema.get("type") != "string" or not isinstance(pattern, str):
+        return False
+    try:
+        return bool(re.search(pattern, "09:30")) and not re.search(pattern, "9h30")
+    except re.error:
+        return False
+
+
 def _fill_day(tool: Tool, out: dict[str, Any], text: str, now: datetime) -> None:
     """A day written in the request goes to the tool's one date argument, even when
     the model left it out: finding it is code's job. Not if those words already
-    belong to another argument (a message body that says "demain")."""
+    belong to another argument (a message body that says "demain"). The same for
+    its one clock time."""
     days = [n for n, s in tool.properties.items() if s.get("format") in ("date", "date-time")]
-    if len(days) != 1 or days[0] in out:
-        return
-    found = find_day(text, now)
-    if found is None:
-        return
-    phrase, day = found
-    if any(isinstance(v, str) and appears_in(phrase, v) for v in out.values()):
-        return
-    out[days[0]] = day.isoformat()
+    clocks = [n for n, s in tool.properties.items() if _is_clock(s)]
+    for names, kind in ((days, "day"), (clocks, "clock")):
+        if len(names) != 1 or names[0] in out:
+            continue
+        found = (
+            _day_text(find_day(text, now, ahead=_ahead(tool))) if kind == "day" else find_time(text)
+        )
+        if found is None:
+            continue
+        phrase, value = found
+        if any(isinstance(v, str) and appears_in(phrase, v) for v in out.values()):
+            continue
+        out[names[0]] = value
+
+
+def _day_text(found: tuple[str, date] | None) -> tuple[str, str] | None:
+    return (found[0], found[1].isoformat()) if found is not None else None
 
 
 def _fill_listed(tool: Tool, out: dict[str, Any], text: str) -> None:
@@ -140,13 +170,33 @@ def check(
                 # An optional person the model guessed from other words ("the
                 # budget") is dropped; one the user named, or a required one, is asked.
                 problems[name] = problem
+        elif kind == "array" and (schema.get("items") or {}).get("format") == "email":
+            # People to invite: "Alice", "Alice et Bob", "alice@x.org, Bob".
+            people = value if isinstance(value, list) else _PEOPLE_SEPARATOR.split(str(value))
+            addresses = []
+            for one in people:
+                address, problem = _person(one, text, address_book)
+                if address is not None:
+                    addresses.append(address)
+                elif problem is not None and (from_template or name in tool.required):
+                    problems[name] = problem
+            if addresses and name not in problems:
+                out[name] = list(dict.fromkeys(addresses))
         elif fmt in ("date", "date-time"):
-            day = parse_day(str(value), now) if from_template else None
+            ahead = _ahead(tool)
+            day = parse_day(str(value), now, ahead=ahead) if from_template else None
             if day is None:
-                found = find_day(text, now)
+                found = find_day(text, now, ahead=ahead)
                 day = found[1] if found is not None else None
             if day is not None:
                 out[name] = day.isoformat()
+        elif _is_clock(schema):
+            clock = parse_time(str(value)) if from_template else None
+            if clock is None:
+                found_time = find_time(text)
+                clock = found_time[1] if found_time is not None else None
+            if clock is not None:
+                out[name] = clock
         elif "enum" in schema:
             if value in schema["enum"] and (from_template or _from_list(tool, name, value, text)):
                 out[name] = value
