@@ -364,6 +364,23 @@ def _dav_tools() -> list[dict[str, Any]]:
             {"attendees": ["carol@example.net"], "date": "2026-03-12", "time": "09:30"},
         ),
         ("what do I have on Friday?", "list_events", {"date": "2026-03-13"}),
+        # A week is a range: from its first day still to come, for as long as it lasts.
+        ("what do I have next week?", "list_events", {"date": "2026-03-16", "days": 7}),
+        (
+            "find a free hour with Alice next week",
+            "find_free_slots",
+            {
+                "people": ["alice@example.org"],
+                "date": "2026-03-16",
+                "days": 7,
+                "duration_minutes": 60,
+            },
+        ),
+        (
+            "trouve-moi un créneau d'une heure et demie jeudi",
+            "find_free_slots",
+            {"date": "2026-03-12", "duration_minutes": 90},
+        ),
         ("qu'est-ce que j'ai demain ?", "list_events", {"date": "2026-03-12"}),
         # ...while a mailbox's are behind: mail from Friday came last week.
         ("show me the emails from Friday", "list_emails", {"since": "2026-03-06"}),

@@ -85,6 +85,15 @@ def test_book_lunch_then_ask_what_is_on(calendar_box: AssistantBox) -> None:
     assert event["start"].startswith(f"{friday.isoformat()}T12:00")
     assert "bob@example.org" in event["attendees"]
 
+    # A second booking that overlaps is told before it is confirmed (by the calendar,
+    # which owns the rule), and denied here.
+    code, events, stderr = calendar_box.ask(
+        "--no", "schedule a meeting on Friday at 12:30", token=token
+    )
+    assert code == 0, stderr
+    (asked,) = of_type(events, "confirmation.requested")
+    assert "lunch" in asked["message"], asked["message"]
+
     # And the assistant reads it back, in French too.
     code, events, stderr = calendar_box.ask("qu'est-ce que j'ai vendredi ?", token=token)
     assert code == 0, stderr

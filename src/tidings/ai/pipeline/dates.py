@@ -172,3 +172,53 @@ def find_time(text: str) -> tuple[str, str] | None:
             if clock is not None:
                 return phrase, clock
     return None
+
+
+_COUNTS = {
+    "a": 1, "an": 1, "one": 1, "un": 1, "une": 1, "two": 2, "deux": 2, "three": 3,
+    "trois": 3, "four": 4, "quatre": 4,
+}  # fmt: skip
+_AMOUNT = r"(\d+(?:[.,]5)?|a|an|one|un|une|two|deux|three|trois|four|quatre)"
+_DURATIONS = [
+    # "an hour and a half", "une heure et demie", "1h30" after "pour"/"for"
+    (re.compile(rf"\b{_AMOUNT}\s+(?:hours?|heures?)\s+(?:and a half|et demie)\b"), 60, 30),
+    (re.compile(r"\b(?:half an hour|une demi-heure|demi-heure|half-hour|half hour)\b"), 0, 30),
+    (re.compile(rf"\b{_AMOUNT}\s*(?:hours?|heures?|hrs?)\b"), 60, 0),
+    (re.compile(rf"\b{_AMOUNT}\s*(?:minutes?|mins?)\b"), 1, 0),
+    (re.compile(r"\b(?:pour|for|pendant|during|de|d)\s+(\d{1,2})h([0-5]\d)?\b"), 60, 0),
+]
+
+
+def find_duration(text: str) -> tuple[str, int] | None:
+    """A length of time named in ``text``, in minutes ("a free hour", "d'une heure",
+    "30 minutes", "une heure et demie", "pour 1h30"), with the words that name it. A
+    clock time ("à 15h") is not one."""
+    folded = unicodedata.normalize("NFC", text.lower()).replace("’", "'").replace("'", " ")
+    folded = re.sub(r"\b(an?|une?)\s+(?:free|libre)\s+(hour|heure)", r"\1 \2", folded)
+    for pattern, unit, extra in _DURATIONS:
+        match = pattern.search(folded)
+        if match is None:
+            continue
+        if match.groups() and pattern.groups == 2:  # "pour 1h30"
+            minutes = int(match[1]) * 60 + int(match[2] or 0)
+        elif match.groups():
+            amount = match[1]
+            number = _COUNTS.get(amount) or float(amount.replace(",", "."))
+            minutes = int(number * unit) + extra
+        else:
+            minutes = extra
+        if minutes > 0:
+            return match[0], minutes
+    return None
+
+
+def week_range(text: str, now: datetime) -> tuple[date, int] | None:
+    """ "this week", "next week", "la semaine prochaine": its first day still to
+    come and how many days are left of it, for a calendar."""
+    lowered = text.lower()
+    monday = now.date() - timedelta(days=now.weekday())
+    if re.search(r"\bnext week\b|\bsemaine prochaine\b|\bprochaine semaine\b", lowered):
+        return monday + timedelta(days=7), 7
+    if re.search(r"\bthis week\b|\bcette semaine\b", lowered):
+        return now.date(), 7 - now.weekday()
+    return None

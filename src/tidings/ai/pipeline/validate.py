@@ -27,7 +27,14 @@ from typing import Any
 
 import jsonschema
 
-from tidings.ai.pipeline.dates import find_day, find_time, parse_day, parse_time
+from tidings.ai.pipeline.dates import (
+    find_day,
+    find_duration,
+    find_time,
+    parse_day,
+    parse_time,
+    week_range,
+)
 from tidings.ai.pipeline.grounding import AddressBook, appears_in, is_address
 from tidings.ai.pipeline.tools import Tool
 
@@ -106,6 +113,17 @@ def _fill_day(tool: Tool, out: dict[str, Any], text: str, now: datetime) -> None
     its one clock time."""
     days = [n for n, s in tool.properties.items() if s.get("format") in ("date", "date-time")]
     clocks = [n for n, s in tool.properties.items() if _is_clock(s)]
+    if _ahead(tool) and len(days) == 1 and _is_count_of_days(tool.properties.get("days")):
+        # "next week": from its Monday, seven days (a calendar's range, not one day).
+        week = week_range(text, now)
+        if week is not None:
+            out[days[0]], out["days"] = week[0].isoformat(), week[1]
+    lengths = [n for n in tool.properties if n.endswith("_minutes")]
+    if len(lengths) == 1 and lengths[0] not in out:
+        # "a free hour", "d'une heure", "30 minutes": a length, in the unit its name says.
+        length = find_duration(text)
+        if length is not None:
+            out[lengths[0]] = length[1]
     for names, kind in ((days, "day"), (clocks, "clock")):
         if len(names) != 1 or names[0] in out:
             continue
@@ -118,6 +136,10 @@ def _fill_day(tool: Tool, out: dict[str, Any], text: str, now: datetime) -> None
         if any(isinstance(v, str) and appears_in(phrase, v) for v in out.values()):
             continue
         out[names[0]] = value
+
+
+def _is_count_of_days(schema: dict[str, Any] | None) -> bool:
+    return bool(schema) and schema.get("type") == "integer"  # type: ignore[union-attr]
 
 
 def _day_text(found: tuple[str, date] | None) -> tuple[str, str] | None:
