@@ -43,7 +43,7 @@ def test_cookie_flags_rotation_and_short_lived_credential(
             (t, u) for t, u in accounts.list_tokens("alice@example.test") if t.name == TOKEN_NAME
         ]
         assert record.expires_at is not None and record.revoked_at is None
-        assert set(record.scope_set) == {"ai", "mail:read", "mail:send"}
+        assert set(record.scope_set) == {"ai", "mail:read", "mail:send", "dav:write"}
         # ...and never in the cookie in clear (it is encrypted with the server's key).
         assert "tdg_" not in rotated
         page = await client.get("/devices")

@@ -40,7 +40,8 @@ from tidings.core.db import utcnow
 
 log = logging.getLogger("tidings.web")
 
-SESSION_SCOPES = ("ai", "mail:read", "mail:send")
+# What the assistant may do for a signed-in person: mail, and calendars and contacts.
+SESSION_SCOPES = ("ai", "mail:read", "mail:send", "dav:write")
 TOKEN_NAME = "web session"  # noqa: S105  (a label, not a secret)
 COOKIE = "tidings_session"
 
