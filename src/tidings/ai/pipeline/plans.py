@@ -66,9 +66,14 @@ class Find:
     much do I owe Bob?" is Bob's latest mail, which a search for "owe" misses)."""
 
     def tries(self) -> list[dict[str, Any]]:
-        plain = [self.arguments, *self.fallbacks]
-        scoped = [{**self.first, **a} for a in plain] if self.first else []
-        return [*scoped, *plain][: MAX_FALLBACKS + 1]
+        """Each set of arguments where to look first, then everywhere, before the
+        next set: the request's own words found in the Archive are a better answer
+        than fewer of them (or a translation) found in the INBOX."""
+        plain = [self.arguments, *self.fallbacks][: MAX_FALLBACKS + 1]
+        if not self.first:
+            return plain
+        both = [t for a in plain for t in ({**self.first, **a}, a)]
+        return list({repr(sorted(t.items())): t for t in both}.values())
 
     def every_try(self) -> list[tuple[str, dict[str, Any]]]:
         """Each try as (finder, arguments), this find's then the wider one's."""
@@ -184,6 +189,10 @@ def find_arguments(
         for words in _fewer_words(reading.topic):
             fallbacks.append({**arguments, topic_argument: " ".join(words)})
         fallbacks = fallbacks[1:]  # the first is the request's own words
+        written = [reading.written.get(w, w) for w in reading.topic]
+        if written != reading.topic:
+            # The words as written, for mail that writes them so ("renouvelé").
+            fallbacks.insert(0, {**arguments, topic_argument: " ".join(written)})
     if question:
         period = {filters.get("since"), filters.get("until")} - {None}
         undated = {k: v for k, v in arguments.items() if k not in period}

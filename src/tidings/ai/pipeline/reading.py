@@ -229,6 +229,9 @@ class Reading:
     message: str | None = None
     """The words to write, as the user wrote them."""
     topic: list[str] = field(default_factory=list)
+    written: dict[str, str] = field(default_factory=dict)
+    """A topic word (a lemma) → the form the request wrote, where they differ
+    ("renouvele" for "renouveler"): a search matches the mail's own words."""
 
     @property
     def describes(self) -> bool:
@@ -622,7 +625,10 @@ def read(
             continue
         if word in _ORDINALS or word in _MONTHS or word in _DAY_WORDS:
             continue
-        topic.append(lemma(word, language))
+        base = lemma(word, language)
+        topic.append(base)
+        if base != word:
+            reading.written.setdefault(base, word)
     reading.topic = list(dict.fromkeys(topic))
     _narrow_people(reading)
     return reading
