@@ -1,5 +1,5 @@
 """tidings' Maildirs with other real software: Dovecot reads and writes the same
-Maildir, and mbsync syncs a mailbox both ways over IMAPS."""
+Maildir, and mbsync and offlineimap sync a mailbox both ways over IMAPS."""
 
 from __future__ import annotations
 
@@ -161,3 +161,81 @@ SyncState *
     assert left == []
     assert [m.subject for m in store.list_messages(ALICE[0], "Archive").messages] == ["from laptop"]
     assert store.list_messages(ALICE[0], "INBOX").total == 0
+
+
+def test_offlineimap_syncs_both_ways(imap: Service, settings: Settings, tmp_path: Path) -> None:
+    """offlineimap (Debian's offlineimap3) keeps its own UID map per folder, so it
+    checks UIDVALIDITY and UIDPLUS answers more strictly than mbsync does."""
+    store = MailStore(settings)
+    store.deliver(ALICE[0], message("from server"))
+    _, port = split_endpoint(settings.listen.imaps)
+    local = tmp_path / "laptop"
+    local.mkdir()
+    ca = ensure_tls(settings).ca
+    assert ca is not None
+    config = tmp_path / "offlineimaprc"
+    config.write_text(
+        f"""[general]
+accounts = tidings
+metadata = {tmp_path / "offlineimap-state"}
+
+[Account tidings]
+localrepository = laptop
+remoterepository = box
+
+[Repository laptop]
+type = Maildir
+localfolders = {local}
+sep = /
+
+[Repository box]
+type = IMAP
+remotehost = localhost
+remoteport = {port}
+remoteuser = {ALICE[0]}
+remotepass = {ALICE[1]}
+ssl = yes
+sslcacertfile = {ca}
+folderfilter = lambda folder: folder in ["INBOX", "Archive"]
+"""
+    )
+
+    def sync() -> None:
+        done = subprocess.run(
+            ["offlineimap", "-c", str(config), "-o", "-u", "basic"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and "ERROR" not in done.stdout + done.stderr, (
+            done.stdout + done.stderr
+        )
+
+    ours = client_for(settings)
+    if not ours.folder_exists("Archive"):
+        ours.create_folder("Archive")
+    ours.logout()
+    sync()
+    pulled = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
+    assert len(pulled) == 1
+    assert b"Subject: from server" in pulled[0].read_bytes()
+    # Laptop side: mark it seen and flagged, and file a new message into Archive.
+    base, _, _ = pulled[0].name.partition(":2,")
+    pulled[0].rename(local / "INBOX" / "cur" / f"{base}:2,FS")
+    (local / "Archive" / "new").mkdir(parents=True, exist_ok=True)
+    (local / "Archive" / "new" / "1700000000.laptop.1").write_bytes(message("from laptop"))
+    sync()
+
+    ours = client_for(settings)
+    assert summary(ours, "INBOX")["from server"][1] == {b"\\Seen", b"\\Flagged"}
+    assert set(summary(ours, "Archive")) == {"from laptop"}
+    # A deletion on the server reaches the laptop, and a second sync changes nothing.
+    ours.select_folder("INBOX")
+    ours.delete_messages(ours.search("ALL"))
+    ours.expunge()
+    ours.logout()
+    sync()
+    sync()
+    left = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
+    assert left == []
+    assert [m.subject for m in store.list_messages(ALICE[0], "Archive").messages] == ["from laptop"]
