@@ -243,25 +243,26 @@ def main() -> None:
         f"UI overhead per round: p50 {percentile(overhead, 50):.1f} ms, "
         f"p95 {percentile(overhead, 95):.1f} ms"
     )
-    print("\nconversation page weight (bytes):")
+    ours = print_weight("conversation page weight (bytes):", weight)
+    if args.open_webui:
+        theirs = print_weight(
+            f"Open WebUI {OPEN_WEBUI} first load, shell only (lower bound, bytes):",
+            open_webui_weight(),
+        )
+        print(f"tidings / Open WebUI (gzip): {ours / theirs:.3f}")
+
+
+def print_weight(title: str, rows: list[tuple[str, int, int]]) -> int:
+    """A weight table in Markdown; its compressed total."""
+    print(f"\n{title}")
     print("| resource | raw | gzip -6 |")
     print("|---|---|---|")
-    for name, raw, packed in weight:
+    for name, raw, packed in rows:
         print(f"| {name} | {raw} | {packed} |")
-    total_raw = sum(r for _, r, _ in weight)
-    total_gz = sum(g for _, _, g in weight)
+    total_raw = sum(r for _, r, _ in rows)
+    total_gz = sum(g for _, _, g in rows)
     print(f"| **total** | {total_raw} | {total_gz} ({total_gz / 1024:.1f} KiB) |")
-    if args.open_webui:
-        theirs = open_webui_weight()
-        print(f"\nOpen WebUI {OPEN_WEBUI} first load, shell only (lower bound, bytes):")
-        print("| resource | raw | gzip -6 |")
-        print("|---|---|---|")
-        for name, raw, packed in theirs:
-            print(f"| {name} | {raw} | {packed} |")
-        their_raw = sum(r for _, r, _ in theirs)
-        their_gz = sum(g for _, _, g in theirs)
-        print(f"| **total** | {their_raw} | {their_gz} ({their_gz / 1024:.1f} KiB) |")
-        print(f"tidings / Open WebUI (gzip): {total_gz / their_gz:.3f}")
+    return total_gz
 
 
 if __name__ == "__main__":

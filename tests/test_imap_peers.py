@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -90,30 +91,76 @@ def test_dovecot_reads_and_writes_the_same_maildir(imap: Service, settings: Sett
     ]
 
 
-def test_mbsync_syncs_both_ways(imap: Service, settings: Settings, tmp_path: Path) -> None:
-    store = MailStore(settings)
-    store.deliver(ALICE[0], message("from server"))
-    _, port = split_endpoint(settings.listen.imaps)
-    local = tmp_path / "laptop"
-    local.mkdir()
+@dataclass(frozen=True)
+class Laptop:
+    """A mail client's side: an empty Maildir, and where it connects."""
+
+    maildir: Path
+    port: int
+    ca: Path
+
+
+def _laptop(settings: Settings, tmp_path: Path) -> Laptop:
+    """The server holds one message ("from server"); the laptop nothing yet."""
+    MailStore(settings).deliver(ALICE[0], message("from server"))
+    maildir = tmp_path / "laptop"
+    maildir.mkdir()
     ca = ensure_tls(settings).ca
     assert ca is not None
+    return Laptop(maildir, split_endpoint(settings.listen.imaps)[1], ca)
+
+
+def _sync_both_ways(settings: Settings, laptop: Laptop, sync: Callable[[], None]) -> None:
+    """What every sync client must get right against us: the message pulled, its
+    flags and a new message pushed back, a deletion on the server reaching the
+    laptop, and a sync with nothing new changing nothing."""
+    local = laptop.maildir
+    sync()
+    pulled = list((local / "INBOX" / "new").iterdir()) + list((local / "INBOX" / "cur").iterdir())
+    assert len(pulled) == 1
+    assert b"Subject: from server" in pulled[0].read_bytes()
+    # Laptop side: mark it seen and flagged, and file a new message into Archive.
+    base = pulled[0].name.split(":2,")[0]
+    pulled[0].rename(local / "INBOX" / "cur" / f"{base}:2,FS")
+    for sub in ("new", "cur", "tmp"):
+        (local / "Archive" / sub).mkdir(parents=True, exist_ok=True)
+    (local / "Archive" / "new" / "1700000000.laptop.1").write_bytes(message("from laptop"))
+    sync()
+
+    ours = client_for(settings)
+    assert summary(ours, "INBOX")["from server"][1] == {b"\\Seen", b"\\Flagged"}
+    assert set(summary(ours, "Archive")) == {"from laptop"}
+    ours.select_folder("INBOX")
+    ours.delete_messages(ours.search("ALL"))
+    ours.expunge()
+    ours.logout()
+    sync()
+    sync()
+    left = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
+    assert left == []
+    store = MailStore(settings)
+    assert [m.subject for m in store.list_messages(ALICE[0], "Archive").messages] == ["from laptop"]
+    assert store.list_messages(ALICE[0], "INBOX").total == 0
+
+
+def test_mbsync_syncs_both_ways(imap: Service, settings: Settings, tmp_path: Path) -> None:
+    laptop = _laptop(settings, tmp_path)
     config = tmp_path / "mbsyncrc"
     config.write_text(
         f"""IMAPAccount tidings
 Host localhost
-Port {port}
+Port {laptop.port}
 User {ALICE[0]}
 Pass {ALICE[1]}
 SSLType IMAPS
-CertificateFile {ca}
+CertificateFile {laptop.ca}
 
 IMAPStore remote
 Account tidings
 
 MaildirStore local
-Path {local}/
-Inbox {local}/INBOX
+Path {laptop.maildir}/
+Inbox {laptop.maildir}/INBOX
 SubFolders Verbatim
 
 Channel mail
@@ -132,47 +179,13 @@ SyncState *
         )
         assert done.returncode == 0, done.stdout + done.stderr
 
-    sync()
-    pulled = list((local / "INBOX" / "new").iterdir()) + list((local / "INBOX" / "cur").iterdir())
-    assert len(pulled) == 1
-    assert b"Subject: from server" in pulled[0].read_bytes()
-    # Laptop side: mark it seen and flagged, and file a new message into Archive.
-    cur = local / "INBOX" / "cur"
-    name = pulled[0].name.split(":2,")[0]
-    pulled[0].rename(cur / f"{name}:2,FS")
-    archive = local / "Archive"
-    (archive / "new").mkdir(parents=True, exist_ok=True)
-    (archive / "cur").mkdir(exist_ok=True)
-    (archive / "tmp").mkdir(exist_ok=True)
-    (archive / "new" / "1700000000.laptop.1").write_bytes(message("from laptop"))
-    sync()
-
-    ours = client_for(settings)
-    inbox = summary(ours, "INBOX")
-    assert inbox["from server"][1] == {b"\\Seen", b"\\Flagged"}
-    assert set(summary(ours, "Archive")) == {"from laptop"}
-    # And a deletion on the server reaches the laptop.
-    ours.select_folder("INBOX")
-    ours.delete_messages(ours.search("ALL"))
-    ours.expunge()
-    ours.logout()
-    sync()
-    left = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
-    assert left == []
-    assert [m.subject for m in store.list_messages(ALICE[0], "Archive").messages] == ["from laptop"]
-    assert store.list_messages(ALICE[0], "INBOX").total == 0
+    _sync_both_ways(settings, laptop, sync)
 
 
 def test_offlineimap_syncs_both_ways(imap: Service, settings: Settings, tmp_path: Path) -> None:
     """offlineimap (Debian's offlineimap3) keeps its own UID map per folder, so it
     checks UIDVALIDITY and UIDPLUS answers more strictly than mbsync does."""
-    store = MailStore(settings)
-    store.deliver(ALICE[0], message("from server"))
-    _, port = split_endpoint(settings.listen.imaps)
-    local = tmp_path / "laptop"
-    local.mkdir()
-    ca = ensure_tls(settings).ca
-    assert ca is not None
+    laptop = _laptop(settings, tmp_path)
     config = tmp_path / "offlineimaprc"
     config.write_text(
         f"""[general]
@@ -185,17 +198,17 @@ remoterepository = box
 
 [Repository laptop]
 type = Maildir
-localfolders = {local}
+localfolders = {laptop.maildir}
 sep = /
 
 [Repository box]
 type = IMAP
 remotehost = localhost
-remoteport = {port}
+remoteport = {laptop.port}
 remoteuser = {ALICE[0]}
 remotepass = {ALICE[1]}
 ssl = yes
-sslcacertfile = {ca}
+sslcacertfile = {laptop.ca}
 folderfilter = lambda folder: folder in ["INBOX", "Archive"]
 """
     )
@@ -207,35 +220,12 @@ folderfilter = lambda folder: folder in ["INBOX", "Archive"]
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0 and "ERROR" not in done.stdout + done.stderr, (
-            done.stdout + done.stderr
-        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0 and "ERROR" not in output, output
 
+    # offlineimap creates folders on the laptop only: the server's Archive exists first.
     ours = client_for(settings)
     if not ours.folder_exists("Archive"):
         ours.create_folder("Archive")
     ours.logout()
-    sync()
-    pulled = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
-    assert len(pulled) == 1
-    assert b"Subject: from server" in pulled[0].read_bytes()
-    # Laptop side: mark it seen and flagged, and file a new message into Archive.
-    base, _, _ = pulled[0].name.partition(":2,")
-    pulled[0].rename(local / "INBOX" / "cur" / f"{base}:2,FS")
-    (local / "Archive" / "new").mkdir(parents=True, exist_ok=True)
-    (local / "Archive" / "new" / "1700000000.laptop.1").write_bytes(message("from laptop"))
-    sync()
-
-    ours = client_for(settings)
-    assert summary(ours, "INBOX")["from server"][1] == {b"\\Seen", b"\\Flagged"}
-    assert set(summary(ours, "Archive")) == {"from laptop"}
-    # A deletion on the server reaches the laptop, and a second sync changes nothing.
-    ours.select_folder("INBOX")
-    ours.delete_messages(ours.search("ALL"))
-    ours.expunge()
-    ours.logout()
-    sync()
-    sync()
-    left = list((local / "INBOX" / "cur").iterdir()) + list((local / "INBOX" / "new").iterdir())
-    assert left == []
-    assert [m.subject for m in store.list_messages(ALICE[0], "Archive").messages] == ["from laptop"]
+    _sync_both_ways(settings, laptop, sync)
