@@ -139,7 +139,7 @@ def _fill_day(tool: Tool, out: dict[str, Any], text: str, now: datetime) -> None
 
 
 def _is_count_of_days(schema: dict[str, Any] | None) -> bool:
-    return bool(schema) and schema.get("type") == "integer"  # type: ignore[union-attr]
+    return schema is not None and schema.get("type") == "integer"
 
 
 def _day_text(found: tuple[str, date] | None) -> tuple[str, str] | None:
