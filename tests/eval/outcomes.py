@@ -75,7 +75,7 @@ from tidings.mail.store import MailStore
 
 EVAL_DIR = Path(__file__).resolve().parent
 PASSWORD = "correct horse battery"
-SERVICES = ("mail-api", "mcp-mail")
+SERVICES = ("mail-api", "mcp-mail", "dav", "mcp-dav")
 TURN_TIMEOUT = 300.0
 """A turn that takes longer is cancelled and its case is a miss."""
 MESSAGE_ID_DOMAIN = "eval.test"
@@ -728,7 +728,7 @@ class EvalBox:
             "user", "add", person.address, "--name", person.name, "--password-stdin",
             input=PASSWORD + "\n",
         )  # fmt: skip
-        made = self.tidings("token", "create", person.address, "--scope", "mail:read,mail:send,ai")
+        made = self.tidings("token", "create", person.address, "--scope", "mail:read,mail:send,ai,dav:write")
         self.tokens[person.address] = made.stdout.strip()
         return self.tokens[person.address]
 

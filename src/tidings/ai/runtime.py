@@ -143,11 +143,11 @@ class Assistant:
             # Every tool result is someone else's words (see the module docstring).
             tainted = any(m.role == "tool" for m in history)
             waiting = history[-1].arguments if history and history[-1].role == "assistant" else None
-            shown = _last_result(history)
+            last = _last_result(history)
             await self._record(caller, conversation, Message("user", text))
             # The request's language until the pipeline knows better (template match).
             state = _Turn(turn_id, caller, emit, detect(text, self.settings.ai.default_language))
-            answer = await self._answer(state, text, conversation, tainted, now, waiting, shown)
+            answer = await self._answer(state, text, conversation, tainted, now, waiting, last)
             if not state.spoken:
                 await self._speak(emit, answer)
             stored = await self._record(
@@ -218,7 +218,7 @@ class Assistant:
         tainted: bool,
         now: datetime | None,
         waiting: dict[str, Any] | None = None,
-        shown: dict[str, Any] | None = None,
+        last: tuple[str, dict[str, Any]] | None = None,
     ) -> str:
         async def elicit(
             server: str, message: str, schema: dict[str, Any]
@@ -235,7 +235,20 @@ class Assistant:
                 return say("no_tools", state.language)
             pipeline = await self._pipeline(box.tools)
             book = AddressBook(loader=box.contacts)
+            producer, shown = last if last is not None else ("", None)
             decision = await pipeline.decide(text, now=now, address_book=book, context=shown)
+            if (
+                decision.via == "context"
+                and decision.tool
+                and producer in {t.name for t in box.tools}
+                and box.server_of(decision.tool) != box.server_of(producer)
+            ):
+                # "Delete the first one" after a list of mail is about that mail: what
+                # was last shown is acted on only by its own server's tools.
+                own = [t for t in box.tools if box.server_of(t.name) == box.server_of(producer)]
+                decision = await (await self._pipeline(own)).decide(
+                    text, now=now, address_book=book, context=shown
+                )
             if (
                 waiting
                 and "ask" in waiting
@@ -630,9 +643,9 @@ class Assistant:
         )
 
 
-def _last_result(history: list[Any]) -> dict[str, Any] | None:
-    """The structured result of the conversation's last successful tool call (what
-    the user last saw), if it is an object; failed calls showed nothing."""
+def _last_result(history: list[Any]) -> tuple[str, dict[str, Any]] | None:
+    """The tool and structured result of the conversation's last successful tool
+    call (what the user last saw), if it is an object; failed calls showed nothing."""
     for message in reversed(history):
         if message.role != "tool":
             continue
@@ -641,7 +654,7 @@ def _last_result(history: list[Any]) -> dict[str, Any] | None:
         except ValueError:
             continue  # an error text, not a result
         if isinstance(found, dict):
-            return found
+            return str(message.tool_name or ""), found
     return None
 
 

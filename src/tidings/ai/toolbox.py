@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx2
@@ -105,7 +105,7 @@ class Toolbox:
                     continue
                 box._clients[server.name] = client
                 for item in listed.tools:
-                    tool = Tool.from_mcp(item)
+                    tool = replace(Tool.from_mcp(item), server=server.name)
                     if tool.name in box._owner:
                         log.warning(
                             "tool %s offered by both %s and %s: keeping %s's",

@@ -30,6 +30,7 @@ from tidings.ai.language import LANGUAGES, Language, detect
 from tidings.ai.phrases import say
 from tidings.ai.pipeline import plans
 from tidings.ai.pipeline.arguments import fill, preamble
+from tidings.ai.pipeline.dates import parse_day
 from tidings.ai.pipeline.grounding import AddressBook, Contact, appears_in, fold, is_address
 from tidings.ai.pipeline.intents import IntentMatcher, leading_words
 from tidings.ai.pipeline.plans import Plan
@@ -177,6 +178,10 @@ class Pipeline:
         context: Mapping[str, Any] | None,
     ) -> Decision:
         match = self.matcher.match(text)
+        if match is not None and not _days_fit(self.by_name[match.tool], match.arguments, now):
+            # "qu'est-ce que j'ai {date}" took "dans les archives" for a day: a template
+            # too loose for this request, which the router reads instead.
+            match = None
         if match is not None:
             if language is None and match.language in LANGUAGES:
                 language = match.language
@@ -455,7 +460,7 @@ class Pipeline:
                     return supplied
         if not reading.describes or other_problems:
             return decision
-        finder = plans.choose_finder(self.tools, reading, None)
+        finder = plans.choose_finder(self.tools, reading, None, feeds=tool)
         if finder is None:
             return decision
         ambiguous = _ambiguous(reading, lang)
@@ -970,6 +975,17 @@ def _plural(text: str, reading: Reading) -> bool:
         w in _PLURAL_NOUNS or (w != t and w.startswith(t) and w.endswith(("s", "x")))
         for w in words
         for t in reading.topic or [""]
+    )
+
+
+def _days_fit(tool: Tool, captured: Mapping[str, Any], now: datetime) -> bool:
+    """Whether every day a template captured names a day."""
+    ahead = tool.meta.get("tidings/dates") == "ahead"
+    return all(
+        parse_day(value, now, ahead=ahead) is not None
+        for name, value in captured.items()
+        if isinstance(value, str)
+        and tool.properties.get(name, {}).get("format") in ("date", "date-time")
     )
 
 

@@ -144,11 +144,16 @@ def _kinds(reading: Reading) -> set[str]:
     return kinds
 
 
-def choose_finder(tools: Sequence[Tool], reading: Reading, preferred: str | None) -> Tool | None:
+def choose_finder(
+    tools: Sequence[Tool], reading: Reading, preferred: str | None, *, feeds: Tool | None = None
+) -> Tool | None:
     """The finder that can apply every filter the reading asks for — the one the
     request was routed to if it can, else the one with the fewest required
-    arguments (the most general)."""
-    candidates = finders(tools)
+    arguments (the most general). ``feeds``: the tool that will act on what is found,
+    which only a finder of its own server can find for (a mail's id is no event's)."""
+    candidates = [
+        t for t in finders(tools) if feeds is None or not feeds.server or t.server == feeds.server
+    ]
     if not candidates:
         return None
     wanted = _kinds(reading)

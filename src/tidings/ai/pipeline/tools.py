@@ -50,6 +50,9 @@ class Tool:
     meta: dict[str, Any] = field(default_factory=dict)
     """The tool's other ``_meta`` (wording of its results, titles per language)."""
     title: str = ""
+    server: str = ""
+    """The MCP server that offers it (set by the toolbox): a plan acts with a tool
+    only on what a finder of the same server found."""
 
     @classmethod
     def from_mcp(cls, tool: Any) -> Tool:
