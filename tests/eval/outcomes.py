@@ -728,7 +728,8 @@ class EvalBox:
             "user", "add", person.address, "--name", person.name, "--password-stdin",
             input=PASSWORD + "\n",
         )  # fmt: skip
-        made = self.tidings("token", "create", person.address, "--scope", "mail:read,mail:send,ai,dav:write")
+        scopes = "mail:read,mail:send,ai,dav:write"  # as a web session has them
+        made = self.tidings("token", "create", person.address, "--scope", scopes)
         self.tokens[person.address] = made.stdout.strip()
         return self.tokens[person.address]
 
